@@ -1,0 +1,146 @@
+import CSystemd
+import Foundation
+import Synchronization
+
+/// Reads the systemd journal (sd-journal): the last entries of a unit, or a live follow.
+///
+/// Entries of a unit are matched on every field that can name it — `_SYSTEMD_UNIT`,
+/// `_SYSTEMD_USER_UNIT`, `UNIT`/`USER_UNIT` (the manager's messages about it), and
+/// `SYSLOG_IDENTIFIER`. The last matters where the journal cannot attribute output to the
+/// unit (user managers without a logind session); units Drover renders set
+/// `SyslogIdentifier=` to their own name, so they are found everywhere.
+public struct JournalReader: Sendable {
+    public enum Source: Sendable, Equatable {
+        /// The local system journal (needs root or the `systemd-journal` group for all of it).
+        case system
+        /// The journal files of the calling user.
+        case currentUser
+        /// The journal files in a directory (e.g. a test host's `/run/log/journal`).
+        case directory(String)
+    }
+
+    public let source: Source
+
+    public init(source: Source) {
+        self.source = source
+    }
+
+    /// The last `count` entries of `unit`, oldest first.
+    public func entries(of unit: String, last count: Int) throws(SystemdError) -> [JournalEntry] {
+        let journal = try Journal(source: source, unit: unit)
+        return try journal.last(count)
+    }
+
+    /// The last `count` entries of `unit`, then every new one as it is written, until the
+    /// consumer stops iterating. Reading happens on a thread of its own.
+    public func follow(_ unit: String, last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<JournalEntry, any Error>.makeStream(bufferingPolicy: .unbounded)
+        let stopped = Atomic<Bool>(false)
+        let source = source
+        let thread = Thread {
+            do {
+                let journal = try Journal(source: source, unit: unit)
+                for entry in try journal.last(count) { continuation.yield(entry) }
+                try journal.positionAfterLastEntry()
+                while !stopped.load(ordering: .relaxed) {
+                    while let entry = try journal.next() {
+                        continuation.yield(entry)
+                    }
+                    try journal.wait(microseconds: 200_000)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        thread.name = "journal follow \(unit)"
+        continuation.onTermination = { _ in stopped.store(true, ordering: .relaxed) }
+        thread.start()
+        return stream
+    }
+}
+
+/// An open sd_journal filtered to one unit. Not thread-safe: one per thread, like sd-journal.
+private final class Journal {
+    private let handle: OpaquePointer
+    /// Every entry read matched one of this unit's fields, so it is this unit's.
+    private let unit: String
+
+    init(source: JournalReader.Source, unit: String) throws(SystemdError) {
+        self.unit = unit
+        var handle: OpaquePointer? = nil
+        let opened: Int32 = switch source {
+        case .system: sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY))
+        case .currentUser: sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_CURRENT_USER))
+        case .directory(let path): path.withCString { sd_journal_open_directory(&handle, $0, 0) }
+        }
+        try checked("sd_journal_open", opened)
+        self.handle = handle!
+        let fields = ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "UNIT", "USER_UNIT", "SYSLOG_IDENTIFIER"]
+        for field in fields {
+            let match = "\(field)=\(unit)"
+            let added = match.withCString { sd_journal_add_match(self.handle, $0, 0) }
+            try checked("sd_journal_add_match", added, unit: unit)
+            try checked("sd_journal_add_disjunction", sd_journal_add_disjunction(self.handle), unit: unit)
+        }
+    }
+
+    deinit {
+        sd_journal_close(handle)
+    }
+
+    /// The last `count` matching entries, oldest first.
+    func last(_ count: Int) throws(SystemdError) -> [JournalEntry] {
+        guard count > 0 else { return [] }
+        try checked("sd_journal_seek_tail", sd_journal_seek_tail(handle))
+        var entries: [JournalEntry] = []
+        while entries.count < count, try checked("sd_journal_previous", sd_journal_previous(handle)) > 0 {
+            entries.append(try current())
+        }
+        return entries.reversed()
+    }
+
+    /// Moves to the end, so that `next` returns only entries written from now on.
+    func positionAfterLastEntry() throws(SystemdError) {
+        try checked("sd_journal_seek_tail", sd_journal_seek_tail(handle))
+        // After seek_tail, stepping back onto the last entry makes `next` continue after it.
+        try checked("sd_journal_previous", sd_journal_previous(handle))
+    }
+
+    func next() throws(SystemdError) -> JournalEntry? {
+        guard try checked("sd_journal_next", sd_journal_next(handle)) > 0 else { return nil }
+        return try current()
+    }
+
+    func wait(microseconds: UInt64) throws(SystemdError) {
+        try checked("sd_journal_wait", sd_journal_wait(handle, microseconds))
+    }
+
+    private func current() throws(SystemdError) -> JournalEntry {
+        var realtime: UInt64 = 0
+        try checked("sd_journal_get_realtime_usec", sd_journal_get_realtime_usec(handle, &realtime))
+        var cursorPointer: UnsafeMutablePointer<CChar>? = nil
+        try checked("sd_journal_get_cursor", sd_journal_get_cursor(handle, &cursorPointer))
+        defer { free(cursorPointer) }
+        return JournalEntry(
+            time: Date(timeIntervalSince1970: Double(realtime) / 1_000_000),
+            priority: field("PRIORITY").flatMap { Int($0) } ?? 6,
+            message: field("MESSAGE") ?? "",
+            unit: unit,
+            invocationID: field("_SYSTEMD_INVOCATION_ID") ?? field("INVOCATION_ID") ?? field("USER_INVOCATION_ID"),
+            pid: field("_PID").flatMap { Int32($0) },
+            cursor: String(cString: cursorPointer!)
+        )
+    }
+
+    /// The value of one field of the current entry, decoded leniently (messages may be binary).
+    private func field(_ name: String) -> String? {
+        var data: UnsafeRawPointer? = nil
+        var length = 0
+        let found = name.withCString { sd_journal_get_data(handle, $0, &data, &length) }
+        guard found >= 0, let data else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: data, count: length)
+        guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { return nil }
+        return String(decoding: bytes[(equals + 1)...], as: UTF8.self)
+    }
+}

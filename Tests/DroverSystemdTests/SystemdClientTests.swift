@@ -1,0 +1,288 @@
+import DroverSystemd
+import DroverTestbed
+import Foundation
+import Testing
+
+/// The sd-bus client against a real, throwaway systemd user manager.
+@Suite(.userManager(), .timeLimit(.minutes(2)))
+struct SystemdClientTests {
+    @Test func startsAnInstalledUnitAndStopsIt() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("basic")
+        try await bed.install(unit, fixtureUnit())
+
+        try await bed.systemd.startUnit(unit)
+        let running = try await bed.systemd.status(of: unit)
+        #expect(running.activeState == "active")
+        #expect(running.subState == "running")
+        #expect(running.loadState == "loaded")
+        let pid = try #require(running.mainPID)
+        #expect(kill(pid, 0) == 0, "MainPID \(pid) should be a live process")
+        #expect(running.controlGroup?.hasSuffix("/\(unit)") == true)
+        #expect(running.invocationID?.count == 32)
+        #expect(running.restartCount == 0)
+
+        try await bed.systemd.stopUnit(unit)
+        let stopped = try await bed.systemd.status(of: unit)
+        #expect(stopped.activeState == "inactive")
+        #expect(stopped.mainPID == nil)
+        #expect(await waitUntil { kill(pid, 0) != 0 }, "the fixture process should be gone after stop")
+    }
+
+    @Test func restartGivesANewProcessAndInvocation() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("restart")
+        try await bed.install(unit, fixtureUnit())
+        try await bed.systemd.startUnit(unit)
+        let before = try await bed.systemd.status(of: unit)
+
+        try await bed.systemd.restartUnit(unit)
+        let after = try await bed.systemd.status(of: unit)
+        #expect(after.isActive)
+        #expect(after.mainPID != nil && after.mainPID != before.mainPID)
+        #expect(after.invocationID != before.invocationID)
+        try await bed.systemd.stopUnit(unit)
+    }
+
+    @Test func startsTwentyTemplateInstancesConcurrently() async throws {
+        let bed = try Testbed.require()
+        let template = uniqueUnitName("many", template: true)
+        let prefix = template.replacingOccurrences(of: "@.service", with: "@")
+        try await bed.install(template, fixtureUnit(arguments: "--print instance-%i"))
+        let instances = (1...20).map { "\(prefix)\($0).service" }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for instance in instances { group.addTask { try await bed.systemd.startUnit(instance) } }
+            try await group.waitForAll()
+        }
+
+        let listed = try await bed.systemd.listUnits(matching: ["\(prefix)*.service"])
+        #expect(Set(listed.map(\.name)) == Set(instances))
+        #expect(listed.allSatisfy { $0.activeState == "active" })
+        let pids = try await withThrowingTaskGroup(of: Int32?.self) { group in
+            for instance in instances { group.addTask { try await bed.systemd.status(of: instance).mainPID } }
+            return try await group.reduce(into: Set<Int32>()) { if let pid = $1 { $0.insert(pid) } }
+        }
+        #expect(pids.count == 20, "each instance runs its own process")
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for instance in instances { group.addTask { try await bed.systemd.stopUnit(instance) } }
+            try await group.waitForAll()
+        }
+        let afterStop = try await bed.systemd.listUnits(matching: ["\(prefix)*.service"], states: ["active", "activating"])
+        #expect(afterStop.isEmpty)
+    }
+
+    @Test func unitWhoseProcessExitsReportsFailedWithItsStatus() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("exits")
+        try await bed.install(unit, fixtureUnit(type: "simple", arguments: "--exit-code 3"))
+
+        // Type=simple: the start job is done once forked; the failure follows.
+        try await bed.systemd.startUnit(unit)
+        let failed = await waitUntil { (try? await bed.systemd.status(of: unit).isFailed) == true }
+        #expect(failed, "the unit should end up failed")
+        let status = try await bed.systemd.status(of: unit)
+        #expect(status.result == "exit-code")
+        #expect(status.execMainCode == .exited)
+        #expect(status.execMainStatus == 3)
+    }
+
+    @Test func notifyUnitThatExitsBeforeReadyFailsItsStartJob() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("notready")
+        try await bed.install(unit, fixtureUnit(type: "notify", arguments: "--exit-code 1"))
+
+        let error = try await #require(throws: SystemdError.self) { try await bed.systemd.startUnit(unit) }
+        #expect(error.code == .jobFailed)
+        #expect(error.unit == unit)
+        #expect(error.message.contains(unit))
+        let status = try await bed.systemd.status(of: unit)
+        #expect(status.isFailed)
+        #expect(status.execMainStatus == 1)
+    }
+
+    @Test func unknownUnitGivesNoSuchUnit() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("missing")
+
+        let start = try await #require(throws: SystemdError.self) { try await bed.systemd.startUnit(unit) }
+        #expect(start.code == .noSuchUnit)
+        #expect(start.message.contains(unit))
+        #expect(start.busErrorName == "org.freedesktop.systemd1.NoSuchUnit")
+
+        let status = try await #require(throws: SystemdError.self) { try await bed.systemd.status(of: unit) }
+        #expect(status.code == .noSuchUnit)
+        #expect(status.unit == unit)
+    }
+
+    @Test func notifyUnitIsActiveOnlyAfterItSaysReady() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("ready")
+        let gate = bed.manager.root + "/\(unit).gate"
+        try await bed.install(unit, fixtureUnit(type: "notify", arguments: "--ready-when-exists \(gate)"))
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await bed.systemd.startUnit(unit) }
+
+            // Running, but not ready: systemd must keep it "activating".
+            let waiting = await waitUntil {
+                (try? await bed.systemd.status(of: unit))?.statusText == "waiting for \(gate)"
+            }
+            #expect(waiting, "the fixture should report its STATUS= while it waits")
+            let before = try await bed.systemd.status(of: unit)
+            #expect(before.activeState == "activating")
+            #expect(before.subState == "start")
+            #expect(before.mainPID != nil)
+
+            #expect(FileManager.default.createFile(atPath: gate, contents: nil))
+            try await group.waitForAll()
+        }
+        let after = try await bed.systemd.status(of: unit)
+        #expect(after.activeState == "active")
+        #expect(after.statusText == "serving")
+        try await bed.systemd.stopUnit(unit)
+    }
+
+    @Test func watchdogKeepsAFedUnitAliveAndKillsAStarvedOne() async throws {
+        let bed = try Testbed.require()
+        let fed = uniqueUnitName("fed"), starved = uniqueUnitName("starved")
+        try await bed.install(fed, fixtureUnit(extra: "WatchdogSec=1"))
+        try await bed.install(starved, fixtureUnit(arguments: "--no-watchdog", extra: "WatchdogSec=1"))
+        try await bed.systemd.startUnit(fed)
+        let fedPID = try await bed.systemd.status(of: fed).mainPID
+        try await bed.systemd.startUnit(starved)
+
+        // Once the starved one is killed, more than WatchdogSec has passed for the fed one too.
+        let killed = await waitUntil(timeout: .seconds(10)) {
+            (try? await bed.systemd.status(of: starved))?.result == "watchdog"
+        }
+        #expect(killed, "systemd should kill a unit that never sends WATCHDOG=1")
+        let status = try await bed.systemd.status(of: fed)
+        #expect(status.isActive)
+        #expect(status.mainPID == fedPID)
+        #expect(status.result == "success")
+        try await bed.systemd.stopUnit(fed)
+    }
+
+    @Test func setPropertiesChangesLimitsWithoutRestarting() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("limits")
+        try await bed.install(unit, fixtureUnit())
+        try await bed.systemd.startUnit(unit)
+        let before = try await bed.systemd.status(of: unit)
+        #expect(before.memoryMax == nil, "no limit before")
+
+        try await bed.systemd.setProperties(of: unit, [.memoryMax(bytes: 64 << 20), .cpuQuota(percent: 50)])
+        let after = try await bed.systemd.status(of: unit)
+        #expect(after.memoryMax == 64 << 20)
+        #expect(after.cpuQuotaPerSecondMicroseconds == 500_000)
+        #expect(after.isActive)
+        #expect(after.mainPID == before.mainPID)
+        #expect(after.invocationID == before.invocationID)
+
+        try await bed.systemd.setProperties(of: unit, [.memoryMax(bytes: nil)])
+        #expect(try await bed.systemd.status(of: unit).memoryMax == nil)
+        try await bed.systemd.stopUnit(unit)
+    }
+
+    @Test func setPropertiesRejectsAnUnknownUnit() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("nolimits")
+        let error = try await #require(throws: SystemdError.self) {
+            try await bed.systemd.setProperties(of: unit, [.memoryMax(bytes: 1 << 20)])
+        }
+        #expect(error.code == .noSuchUnit)
+        #expect(error.message.contains(unit))
+    }
+
+    @Test func listsUnitFilesOnDisk() async throws {
+        let bed = try Testbed.require()
+        let template = uniqueUnitName("file", template: true)
+        try await bed.install(template, fixtureUnit())
+        let files = try await bed.systemd.listUnitFiles(matching: [template])
+        #expect(files.map(\.path) == [bed.manager.unitDirectory + "/" + template])
+    }
+
+    @Test func journalLinesOfAUnitAreReadBack() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("logs")
+        let journal = JournalReader(source: .directory(try #require(bed.manager.journalDirectory)))
+        try await bed.install(unit, fixtureUnit(
+            type: "simple", arguments: "--print first-line --print second-line --print 'third line' --exit-code 0",
+            extra: "SyslogIdentifier=\(unit)"
+        ))
+        try await bed.systemd.startUnit(unit)
+
+        var messages: [String] = []
+        let found = await waitUntil {
+            messages = ((try? journal.entries(of: unit, last: 50)) ?? []).map(\.message)
+            return messages.contains("third line")
+        }
+        #expect(found, "the unit's output should reach the journal; got \(messages)")
+        let lines = messages.filter { ["first-line", "second-line", "third line"].contains($0) }
+        #expect(lines == ["first-line", "second-line", "third line"])
+
+        let entries = try journal.entries(of: unit, last: 2)
+        #expect(entries.count == 2, "last N returns exactly N")
+        let entry = try #require(try journal.entries(of: unit, last: 50).first { $0.message == "first-line" })
+        #expect(entry.unit == unit)
+        #expect(entry.priority == 6)
+        #expect(entry.pid != nil)
+        #expect(abs(entry.time.timeIntervalSinceNow) < 60)
+    }
+
+    @Test func journalFollowDeliversNewLinesAsTheyAreWritten() async throws {
+        let bed = try Testbed.require()
+        let unit = uniqueUnitName("follow")
+        let journal = JournalReader(source: .directory(try #require(bed.manager.journalDirectory)))
+        func run(printing line: String) async throws {
+            try await bed.install(unit, fixtureUnit(
+                type: "simple", arguments: "--print \(line) --exit-code 0", extra: "SyslogIdentifier=\(unit)"
+            ))
+            try await bed.systemd.startUnit(unit)
+        }
+
+        try await run(printing: "old-line")
+        #expect(await waitUntil { (try? journal.entries(of: unit, last: 50))?.contains { $0.message == "old-line" } == true })
+
+        var received: [String] = []
+        for try await entry in journal.follow(unit, last: 50) {
+            guard ["old-line", "new-line"].contains(entry.message) else { continue }
+            received.append(entry.message)
+            // The past has been replayed, so the follow is positioned: now write something new.
+            if entry.message == "old-line" { try await run(printing: "new-line") }
+            if entry.message == "new-line" { break }
+        }
+        #expect(received == ["old-line", "new-line"])
+    }
+
+    @Test func closedClientRefusesFurtherCalls() async throws {
+        let bed = try Testbed.require()
+        let client = try await SystemdClient.connect(to: bed.manager.busAddress)
+        _ = try await client.listUnits(matching: ["*.target"])
+        await client.close()
+        let error = try await #require(throws: SystemdError.self) { try await client.listUnits(matching: []) }
+        #expect(error.code == .disconnected)
+    }
+
+    @Test func connectsThroughTheSessionBusToo() async throws {
+        let bed = try Testbed.require()
+        let client = try await SystemdClient.connect(to: bed.manager.sessionBusAddress)
+        let unit = uniqueUnitName("viabus")
+        try await bed.install(unit, fixtureUnit())
+        try await client.startUnit(unit)
+        #expect(try await client.status(of: unit).isActive)
+        try await client.stopUnit(unit)
+        #expect(try await client.status(of: unit).activeState == "inactive")
+        await client.close()
+    }
+
+    @Test func connectingWhereNoManagerListensSaysSo() async throws {
+        let bed = try Testbed.require()
+        let nowhere = BusAddress.systemdPrivate(runtimeDirectory: bed.manager.root + "/nowhere")
+        let error = try await #require(throws: SystemdError.self) { try await SystemdClient.connect(to: nowhere) }
+        #expect(error.code == .connectionFailed)
+        #expect(error.message.contains("nowhere"))
+    }
+}
