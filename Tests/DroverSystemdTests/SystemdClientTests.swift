@@ -17,7 +17,7 @@ struct SystemdClientTests {
         #expect(running.subState == "running")
         #expect(running.loadState == "loaded")
         let pid = try #require(running.mainPID)
-        #expect(kill(pid, 0) == 0, "MainPID \(pid) should be a live process")
+        #expect(isProcessRunning(pid), "MainPID \(pid) should be a live process")
         #expect(running.controlGroup?.hasSuffix("/\(unit)") == true)
         #expect(running.invocationID?.count == 32)
         #expect(running.restartCount == 0)
@@ -26,7 +26,7 @@ struct SystemdClientTests {
         let stopped = try await bed.systemd.status(of: unit)
         #expect(stopped.activeState == "inactive")
         #expect(stopped.mainPID == nil)
-        #expect(await waitUntil { kill(pid, 0) != 0 }, "the fixture process should be gone after stop")
+        #expect(await waitUntil { !isProcessRunning(pid) }, "the fixture process should be gone after stop")
     }
 
     @Test func restartGivesANewProcessAndInvocation() async throws {

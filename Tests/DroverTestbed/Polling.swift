@@ -1,3 +1,5 @@
+import Foundation
+
 /// Awaits `condition` by checking it every `interval` until it holds or `timeout` passes.
 /// For tests and the test bed: a condition awaited with a deadline, never a bare sleep.
 /// Returns whether the condition held.
@@ -14,4 +16,13 @@ public func waitUntil(
         if clock.now >= deadline { return false }
         try? await Task.sleep(for: interval)
     }
+}
+
+/// True while `pid` is a live process (a zombie, killed but not yet reaped, counts as gone).
+public func isProcessRunning(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(after: close)...].split(separator: " ").first
+    return state != "Z" && state != "X"
 }

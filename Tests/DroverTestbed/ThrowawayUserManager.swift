@@ -28,7 +28,7 @@ public final class ThrowawayUserManager: Sendable {
     public let cgroupName: String
 
     private let cgroups: CgroupTree
-    private let process: Process
+    private let process: ChildProcess
     private let isShutDown = Mutex(false)
 
     /// systemd's private socket: a direct connection, no bus daemon needed.
@@ -83,29 +83,25 @@ public final class ThrowawayUserManager: Sendable {
             export XDG_RUNTIME_DIR="$root/run" HOME="$root/home" XDG_CONFIG_HOME="$root/config"
             exec /lib/systemd/systemd --user
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
-                             "unshare", "--mount", "--propagation", "private",
-                             "/bin/bash", "-c", script, "drover-testbed", root] + cgroups.procsFiles
-        let log = root + "/manager.log"
-        _ = fm.createFile(atPath: log, contents: nil)
-        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = logHandle
-        process.standardError = logHandle
-        process.standardInput = FileHandle.nullDevice
+        let process: ChildProcess
         do {
-            try process.run()
+            // A clean environment: the manager must not inherit ours (bus addresses, XDG dirs).
+            process = try ChildProcess.spawn(
+                "/usr/bin/unshare",
+                ["--mount", "--propagation", "private", "/bin/bash", "-c", script, "drover-testbed", root]
+                    + cgroups.procsFiles,
+                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"],
+                output: root + "/manager.log"
+            )
         } catch {
             try? cgroups.remove()
             throw TestbedError("cannot start a systemd user manager: \(error)")
         }
-        try? logHandle.close()
 
         let manager = ThrowawayUserManager(
             root: root, runtimeDirectory: runtime, unitDirectory: units,
             journalDirectory: journal ? runFS + "/log/journal" : nil,
-            pid: process.processIdentifier, cgroupName: name, cgroups: cgroups, process: process
+            pid: process.pid, cgroupName: name, cgroups: cgroups, process: process
         )
         let readyFiles = [runtime + "/systemd/private"] + (journal ? [runFS + "/systemd/journal/stdout"] : [])
         let ready = await waitUntil(timeout: timeout) {
@@ -121,7 +117,7 @@ public final class ThrowawayUserManager: Sendable {
 
     private init(
         root: String, runtimeDirectory: String, unitDirectory: String, journalDirectory: String?,
-        pid: Int32, cgroupName: String, cgroups: CgroupTree, process: Process
+        pid: Int32, cgroupName: String, cgroups: CgroupTree, process: ChildProcess
     ) {
         self.root = root
         self.runtimeDirectory = runtimeDirectory
@@ -152,6 +148,9 @@ public final class ThrowawayUserManager: Sendable {
         if process.isRunning {
             kill(pid, SIGTERM)
             if await !waitUntil(timeout: .seconds(15), { !process.isRunning }) {
+                FileHandle.standardError.write(Data(
+                    "drover-testbed: \(cgroupName) did not exit within 15 s of SIGTERM (proc says running: \(isProcessRunning(pid))); killing it. Its log:\n\(log)\n".utf8
+                ))
                 cgroups.killAll()
                 await waitUntil(timeout: .seconds(5)) { !process.isRunning }
             }
