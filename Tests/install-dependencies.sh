@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Drover builds and tests with (run as root, on Debian 12).
+# The Swift toolchain (6.1 or later) is expected on PATH already.
+set -euo pipefail
+packages=(
+    libsystemd-dev     # sd-bus, sd-daemon, sd-journal headers (the CSystemd module)
+    pkg-config         # SwiftPM finds libsystemd through it
+    systemd            # the managers the tests boot, systemd-journald, systemctl for the benchmark
+    dbus-user-session  # the session bus a user manager socket-activates (one test connects through it)
+    util-linux         # unshare, for the test bed's private mount namespace
+)
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}"
