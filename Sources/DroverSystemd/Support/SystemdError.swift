@@ -77,6 +77,8 @@ extension SystemdError {
             "org.freedesktop.DBus.Error.UnknownProperty":
             .invalidArgument
         case "org.freedesktop.systemd1.BadUnitSetting": .badUnitSetting
+        // sd-bus answers calls pending when the connection closes with this name, too.
+        case "org.freedesktop.DBus.Error.NoReply" where message == "Connection terminated": .disconnected
         case "org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.Timeout": .timedOut
         case "org.freedesktop.DBus.Error.Disconnected": .disconnected
         default: .other
