@@ -2,7 +2,7 @@
 ///
 /// Versions name template units (`drover-web-1.2.0@.service`) and release directories,
 /// so they exclude `@`, `/`, `%`, `\` and white space by construction.
-public struct ReleaseVersion: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct ReleaseVersion: ValidatedName {
     public let rawValue: String
 
     static let rule = "must start with a letter or digit, then up to 63 letters, digits, '.', '_' or '-'"
@@ -21,17 +21,5 @@ public struct ReleaseVersion: Hashable, Sendable, Codable, CustomStringConvertib
             throw NameError(kind: "version", value: rawValue, rule: Self.rule)
         }
         self.rawValue = rawValue
-    }
-
-    public var description: String { rawValue }
-
-    public init(from decoder: Decoder) throws {
-        let value = try decoder.singleValueContainer().decode(String.self)
-        try self.init(value)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
     }
 }

@@ -2,7 +2,7 @@
 ///
 /// It becomes part of unit names, slice names, paths and URLs, so it is validated once,
 /// here, and a `ServiceName` value is safe to use in all of them without escaping.
-public struct ServiceName: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct ServiceName: ValidatedName {
     public let rawValue: String
 
     static let rule = "must start with a lower-case letter, then up to 47 lower-case letters, digits or '-'"
@@ -17,17 +17,5 @@ public struct ServiceName: Hashable, Sendable, Codable, CustomStringConvertible 
             throw NameError(kind: "service name", value: rawValue, rule: Self.rule)
         }
         self.rawValue = rawValue
-    }
-
-    public var description: String { rawValue }
-
-    public init(from decoder: Decoder) throws {
-        let value = try decoder.singleValueContainer().decode(String.self)
-        try self.init(value)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
     }
 }
