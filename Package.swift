@@ -7,12 +7,19 @@ let package = Package(
     products: [
         .library(name: "DroverCore", targets: ["DroverCore"]),
         .library(name: "DroverSystemd", targets: ["DroverSystemd"]),
+        .executable(name: "drover-agent", targets: ["drover-agent"]),
         .executable(name: "drover-bench", targets: ["drover-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // libsystemd (sd-bus, sd-daemon, sd-journal) as a system library: Debian's libsystemd-dev.
@@ -22,8 +29,40 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
 
+        // libarchive as a system library: Debian's libarchive-dev.
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+
         // The pure core: names, model and planners. No I/O, no systemd, no HTTP.
         .target(name: "DroverCore"),
+
+        // Wire types of the agent API, shared by the agent and its clients (the CLI, tests).
+        .target(name: "DroverAPI", dependencies: ["DroverCore"]),
+
+        // The per-host agent: HTTP API, state store, release store, instances.
+        .target(
+            name: "DroverAgent",
+            dependencies: [
+                "DroverCore", "DroverAPI", "DroverSystemd", "CArchive",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "drover-agent",
+            dependencies: [
+                "DroverAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
 
         // The adapter to systemd: sd-bus Manager client, sd_notify, sd-journal.
         .target(
@@ -62,6 +101,14 @@ let package = Package(
         ),
 
         .testTarget(name: "DroverCoreTests", dependencies: ["DroverCore"]),
+        .testTarget(
+            name: "DroverAgentTests",
+            dependencies: [
+                "DroverAgent", "DroverAPI", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "DroverSystemdTests",
             dependencies: ["DroverSystemd", "DroverTestbed", "drover-fixture"]

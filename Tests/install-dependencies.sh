@@ -8,6 +8,8 @@ packages=(
     systemd            # the managers the tests boot, systemd-journald, systemctl for the benchmark
     dbus-user-session  # the session bus a user manager socket-activates (one test connects through it)
     util-linux         # unshare, for the test bed's private mount namespace
+    libarchive-dev     # reading .tar.gz release artifacts safely
+    libsqlite3-dev     # the agent's state store (GRDB)
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -12,7 +12,7 @@ import ServiceLifecycle
 ///     --ready-when-exists P  say STATUS=waiting and hold READY=1 back until file P exists
 ///     --no-watchdog          never send WATCHDOG=1 (to be killed by WatchdogSec=)
 ///
-/// Otherwise it says READY=1 and runs until SIGTERM.
+/// Otherwise it answers HTTP on `$PORT` (if set), says READY=1 and runs until SIGTERM.
 @main
 struct Fixture {
     static func main() async throws {
@@ -27,6 +27,9 @@ struct Fixture {
             while !FileManager.default.fileExists(atPath: path) {
                 try await Task.sleep(for: .milliseconds(10))
             }
+        }
+        if let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) {
+            try HTTPResponder.start(port: port)
         }
         notifier.notify(.ready, .status("serving"))
 

@@ -83,6 +83,13 @@ extension SystemdClient {
         _ = try await call(message, unit: unit)
     }
 
+    /// Forgets that `unit` failed (and resets its start-limit counter), so it can be started again.
+    public func resetFailed(_ unit: String) async throws {
+        let message = try methodCall(member: "ResetFailedUnit")
+        try message.append(unit)
+        _ = try await call(message, unit: unit)
+    }
+
     /// `daemon-reload`: re-reads every unit file. systemd replies once the reload is done.
     public func reload() async throws {
         _ = try await call(try methodCall(member: "Reload"))

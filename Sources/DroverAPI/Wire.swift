@@ -1,0 +1,131 @@
+import DroverCore
+import Foundation
+
+/// `GET /v1/health`: answers without a token, so load balancers and `drover hosts` can probe.
+public struct HealthResponse: Codable, Sendable, Equatable {
+    public var status: String
+    public var version: String
+    public var scope: Scope
+    public init(status: String, version: String, scope: Scope) {
+        self.status = status
+        self.version = version
+        self.scope = scope
+    }
+}
+
+/// A release as the agent holds it.
+public struct ReleaseInfo: Codable, Sendable, Equatable {
+    public var service: ServiceName
+    public var version: ReleaseVersion
+    /// Hex SHA-256 of the uploaded artifact.
+    public var sha256: String
+    public var size: Int64
+    /// `binary` (one executable) or `tarball` (a .tar.gz unpacked into the release).
+    public var kind: String
+    public var files: Int
+    public var createdAt: Date
+    /// Whether instances are (to be) run from this release.
+    public var current: Bool
+    public var spec: ServiceSpec
+
+    public init(service: ServiceName, version: ReleaseVersion, sha256: String, size: Int64, kind: String, files: Int, createdAt: Date, current: Bool, spec: ServiceSpec) {
+        self.service = service
+        self.version = version
+        self.sha256 = sha256
+        self.size = size
+        self.kind = kind
+        self.files = files
+        self.createdAt = createdAt
+        self.current = current
+        self.spec = spec
+    }
+}
+
+/// One running (or failed) instance of a service.
+public struct InstanceInfo: Codable, Sendable, Equatable {
+    public var unit: String
+    public var slot: Int
+    public var version: ReleaseVersion
+    public var port: Int?
+    public var activeState: String
+    public var subState: String
+    public var mainPID: Int32?
+    public var memoryBytes: UInt64?
+    public var cpuNanoseconds: UInt64?
+    public var restarts: UInt32?
+    /// Why it is not running, when it failed (systemd's result, exit status).
+    public var failure: String?
+
+    public init(unit: String, slot: Int, version: ReleaseVersion, port: Int?, activeState: String, subState: String,
+                mainPID: Int32?, memoryBytes: UInt64?, cpuNanoseconds: UInt64?, restarts: UInt32?, failure: String?) {
+        self.unit = unit
+        self.slot = slot
+        self.version = version
+        self.port = port
+        self.activeState = activeState
+        self.subState = subState
+        self.mainPID = mainPID
+        self.memoryBytes = memoryBytes
+        self.cpuNanoseconds = cpuNanoseconds
+        self.restarts = restarts
+        self.failure = failure
+    }
+}
+
+/// A service and what the agent wants of it.
+public struct ServiceInfo: Codable, Sendable, Equatable {
+    public var name: ServiceName
+    public var currentVersion: ReleaseVersion?
+    public var desiredInstances: Int
+    public var releases: [ReleaseInfo]
+    public var instances: [InstanceInfo]
+
+    public init(name: ServiceName, currentVersion: ReleaseVersion?, desiredInstances: Int, releases: [ReleaseInfo], instances: [InstanceInfo]) {
+        self.name = name
+        self.currentVersion = currentVersion
+        self.desiredInstances = desiredInstances
+        self.releases = releases
+        self.instances = instances
+    }
+}
+
+/// `PUT /v1/services/{svc}/scale`.
+public struct ScaleRequest: Codable, Sendable, Equatable {
+    public var instances: Int
+    public init(instances: Int) { self.instances = instances }
+}
+
+/// Something that happened on the host, kept in the agent's event log.
+public struct EventInfo: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var time: Date
+    public var service: String?
+    public var kind: String
+    public var message: String
+
+    public init(id: Int64, time: Date, service: String?, kind: String, message: String) {
+        self.id = id
+        self.time = time
+        self.service = service
+        self.kind = kind
+        self.message = message
+    }
+}
+
+extension JSONEncoder {
+    /// How the agent API writes JSON: ISO 8601 dates, sorted keys (stable, diffable output).
+    public static var droverAPI: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    public static var droverAPI: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

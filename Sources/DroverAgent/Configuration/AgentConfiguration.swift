@@ -1,0 +1,147 @@
+import DroverCore
+import DroverSystemd
+import Foundation
+import TOMLKit
+
+/// Everything the agent needs to know about its host. Defaults follow DESIGN.md; an optional
+/// TOML file (`/etc/drover/agent.toml`) overrides them, and command-line flags override both.
+public struct AgentConfiguration: Sendable, Equatable {
+    public var scope: Scope
+    public var host: String
+    public var port: Int
+    /// SQLite state, releases, slots, staging.
+    public var stateDirectory: String
+    public var tokenFile: String
+    /// Where unit files are written: `/etc/systemd/system`, or `$XDG_CONFIG_HOME/systemd/user`.
+    public var unitDirectory: String
+    /// How to reach systemd; nil picks the scope's default (see `defaultBusAddress`).
+    public var busAddress: BusAddress?
+    /// Largest artifact accepted, in bytes.
+    public var maxUploadBytes: Int64
+    /// Largest unpacked size of a tarball, in bytes (a guard against decompression bombs).
+    public var maxUnpackedBytes: Int64
+    /// Most instances one service may be scaled to.
+    public var maxInstances: Int
+    /// Ports handed to instances (`PORT`), one per slot, stable for the slot's life.
+    public var portRange: ClosedRange<Int>
+
+    /// The defaults of a scope, from the environment (`XDG_*`, `HOME`).
+    public static func defaults(scope: Scope, environment: [String: String]) -> AgentConfiguration {
+        switch scope {
+        case .system:
+            return AgentConfiguration(
+                scope: .system, host: "127.0.0.1", port: 7070, stateDirectory: "/var/lib/drover",
+                tokenFile: "/etc/drover/token", unitDirectory: "/etc/systemd/system", busAddress: nil,
+                maxUploadBytes: 1 << 30, maxUnpackedBytes: 4 << 30, maxInstances: 100, portRange: 20000...29999
+            )
+        case .user:
+            let home = environment["HOME"] ?? NSHomeDirectory()
+            let state = (environment["XDG_STATE_HOME"] ?? home + "/.local/state") + "/drover"
+            let config = environment["XDG_CONFIG_HOME"] ?? home + "/.config"
+            return AgentConfiguration(
+                scope: .user, host: "127.0.0.1", port: 7070, stateDirectory: state,
+                tokenFile: state + "/token", unitDirectory: config + "/systemd/user", busAddress: nil,
+                maxUploadBytes: 1 << 30, maxUnpackedBytes: 4 << 30, maxInstances: 100, portRange: 20000...29999
+            )
+        }
+    }
+
+    /// Where systemd is, when not configured: its private socket if we can reach it (a direct
+    /// connection, no bus daemon needed), else the system or session bus.
+    public func defaultBusAddress(environment: [String: String]) -> BusAddress {
+        if let busAddress { return busAddress }
+        switch scope {
+        case .system:
+            if access("/run/systemd/private", R_OK | W_OK) == 0 { return .systemdPrivate(runtimeDirectory: "/run") }
+            return .system(environment: environment)
+        case .user:
+            if let runtime = environment["XDG_RUNTIME_DIR"], access(runtime + "/systemd/private", R_OK | W_OK) == 0,
+               environment["DBUS_SESSION_BUS_ADDRESS"] == nil {
+                return .systemdPrivate(runtimeDirectory: runtime)
+            }
+            return .session(environment: environment) ?? .systemdPrivate(runtimeDirectory: "/run/user/\(getuid())")
+        }
+    }
+
+    /// Applies the keys of an `agent.toml` file. Unknown keys and bad values are errors that name the key.
+    public mutating func apply(tomlFile path: String) throws(ConfigurationError) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(path):\(error.source.begin.line): \(error.description)")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+        for key in table.keys {
+            let value = table[key]!
+            func string() throws(ConfigurationError) -> String {
+                guard let string = value.string else { throw ConfigurationError("\(path): \(key) must be a string") }
+                return string
+            }
+            func integer() throws(ConfigurationError) -> Int {
+                guard let int = value.int else { throw ConfigurationError("\(path): \(key) must be an integer") }
+                return int
+            }
+            switch key {
+            case "listen": try setListen(try string())
+            case "state_dir": stateDirectory = try string()
+            case "token_file": tokenFile = try string()
+            case "unit_dir": unitDirectory = try string()
+            case "bus": busAddress = BusAddress(address: try string(), viaBusDaemon: true)
+            case "max_upload_bytes": maxUploadBytes = Int64(try integer())
+            case "max_unpacked_bytes": maxUnpackedBytes = Int64(try integer())
+            case "max_instances": maxInstances = try integer()
+            case "port_range": try setPortRange(try string())
+            default:
+                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_instances, port_range)")
+            }
+        }
+    }
+
+    /// `ADDR:PORT`, e.g. `127.0.0.1:7070` or `[::1]:7070`.
+    public mutating func setListen(_ value: String) throws(ConfigurationError) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+              (0...65535).contains(port)
+        else { throw ConfigurationError("listen address \"\(value)\" must be ADDR:PORT, e.g. 127.0.0.1:7070") }
+        var host = String(value[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ConfigurationError("listen address \"\(value)\" has no address part") }
+        self.host = host
+        self.port = port
+    }
+
+    /// `LOW-HIGH`, e.g. `20000-29999`.
+    public mutating func setPortRange(_ value: String) throws(ConfigurationError) {
+        let parts = value.split(separator: "-")
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), 1024 <= low, low <= high, high <= 65535 else {
+            throw ConfigurationError("port range \"\(value)\" must be LOW-HIGH within 1024-65535, e.g. 20000-29999")
+        }
+        portRange = low...high
+    }
+
+    /// Checks what must hold before the agent starts.
+    public func validate() throws(ConfigurationError) {
+        guard maxUploadBytes > 0, maxUnpackedBytes > 0 else { throw ConfigurationError("upload limits must be positive") }
+        guard (1...10_000).contains(maxInstances) else { throw ConfigurationError("max_instances must be between 1 and 10000") }
+        for (name, path) in [("state directory", stateDirectory), ("unit directory", unitDirectory)] {
+            do throws(SpecError) {
+                try UnitRenderer.checkPlainPath(path, field: name)
+            } catch {
+                throw ConfigurationError("\(name) \(path) must be an absolute path of letters, digits, '/', '.', '_', '-' and '@' (it is written into unit files)")
+            }
+        }
+    }
+}
+
+/// A configuration problem, said so that the operator can fix it.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,34 @@
+import DroverAPI
+import Foundation
+import Hummingbird
+
+/// Every failure the API reports: a status, a stable code for scripts, a sentence for people.
+/// The one place where errors become HTTP responses (`{"error": {"code", "message"}}`).
+public struct AgentError: HTTPResponseError, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONEncoder.droverAPI.encode(APIErrorBody(code: code, message: message))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"drover-agent\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension AgentError {
+    static func badRequest(_ code: String, _ message: String) -> AgentError { AgentError(.badRequest, code, message) }
+    static func notFound(_ code: String, _ message: String) -> AgentError { AgentError(.notFound, code, message) }
+    static func conflict(_ code: String, _ message: String) -> AgentError { AgentError(.conflict, code, message) }
+    static func unprocessable(_ code: String, _ message: String) -> AgentError { AgentError(.unprocessableContent, code, message) }
+}

@@ -1,0 +1,30 @@
+import DroverAPI
+import Hummingbird
+import Logging
+
+/// Builds the agent's HTTP application; shared by `drover-agent` and the tests.
+///
+/// `GET /v1/health` answers without a token; every other route needs it.
+public func buildApplication(
+    agent: Agent,
+    token: AgentToken,
+    version: String,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.get("/v1/health") { _, _ in
+        try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope))
+    }
+    let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
+    ServicesController(agent: agent).addRoutes(to: api)
+
+    let configuration = agent.configuration
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "drover-agent"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

@@ -1,0 +1,104 @@
+import DroverAPI
+import DroverCore
+import DroverSystemd
+import Foundation
+
+extension Agent {
+    /// Runs `count` instances of the service's current release, in slots 1…count. New slots
+    /// start (all at once); slots above `count` stop, highest first, gracefully. Instances
+    /// already running are not touched. Returns once every instance is started, or reports
+    /// which did not start and why.
+    public func scale(_ service: ServiceName, to count: Int) async throws -> [InstanceInfo] {
+        guard (0...configuration.maxInstances).contains(count) else {
+            throw AgentError.badRequest("invalid_instances", "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(count)")
+        }
+        return try await locks.withLock(service) {
+            let record = try self.existing(service)
+            guard let version = record.currentVersion else {
+                throw AgentError.conflict("no_release", "\(service) has no current release to run")
+            }
+            // Intent first: a crash from here on leaves the wanted count recorded.
+            try self.store.setDesiredInstances(count, of: service)
+            try self.store.record("scale", service: service, "instances \(record.desiredInstances) → \(count) (release \(version))")
+            let ports: [Int: Int]
+            do {
+                ports = try self.store.ports(of: service, slots: count, range: self.configuration.portRange)
+            } catch let error as PortsExhausted {
+                throw AgentError(.serviceUnavailable, "no_ports", error.description)
+            }
+            try self.files.writeSlotEnvironment(service, ports: ports)
+
+            let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
+            let surplus = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit.name, $0.slot) } }
+                .filter { $0.1 > count && !["inactive"].contains(self.state(of: $0.0, in: loaded)) }
+                .sorted { $0.1 > $1.1 }
+            for (unit, _) in surplus {
+                try await self.systemd.stopUnit(unit)
+            }
+
+            let wanted = (0..<count).map { UnitNames.instance(service, version, slot: $0 + 1) }
+            let failures = try await self.start(wanted, loaded: loaded)
+            if !failures.isEmpty {
+                let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+                try self.store.record("scale.failed", service: service, text)
+                throw AgentError(.badGateway, "instances_failed", "\(failures.count) of \(count) instances did not start: \(text)")
+            }
+            return try await self.instances(of: service)
+        }
+    }
+
+    /// Starts `units` concurrently; returns the reason for each that did not start.
+    private func start(_ units: [String], loaded: [UnitListEntry]) async throws -> [String: String] {
+        try await withThrowingTaskGroup(of: (String, String?).self) { group in
+            for unit in units {
+                let wasFailed = state(of: unit, in: loaded) == "failed"
+                group.addTask {
+                    do {
+                        if wasFailed { try await self.systemd.resetFailed(unit) }
+                        try await self.systemd.startUnit(unit)
+                        return (unit, nil)
+                    } catch let error as SystemdError {
+                        let status = try? await self.systemd.status(of: unit)
+                        return (unit, status.map(Self.failure(of:)) ?? error.message)
+                    }
+                }
+            }
+            var failures: [String: String] = [:]
+            for try await (unit, failure) in group {
+                if let failure { failures[unit] = failure }
+            }
+            return failures
+        }
+    }
+
+    private func state(of unit: String, in loaded: [UnitListEntry]) -> String {
+        loaded.first { $0.name == unit }?.activeState ?? "inactive"
+    }
+
+    /// Stops every instance, removes the service's units, releases, slots and records. The
+    /// event log keeps a line saying it happened.
+    public func delete(_ service: ServiceName) async throws {
+        try await locks.withLock(service) {
+            _ = try self.existing(service)
+            let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for unit in loaded {
+                    group.addTask {
+                        try await self.systemd.stopUnit(unit.name)
+                        try? await self.systemd.resetFailed(unit.name)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for release in try self.store.releases(of: service) {
+                self.units.removeTemplate(service, release.version)
+            }
+            self.units.removeSlice(service)
+            try await self.systemd.reload()
+            self.files.removeService(service)
+            try self.store.deleteService(service)
+            try self.store.record("service.deleted", service: service, "service deleted: instances stopped, units and releases removed")
+            self.logger.info("service deleted", metadata: ["service": "\(service)"])
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import DroverAPI
+import DroverCore
+import Foundation
+import NIOCore
+
+extension Agent {
+    /// What an upload request carries besides its body.
+    public struct Upload: Sendable {
+        public var digestHeader: String?
+        public var specHeader: String?
+        public var contentLength: Int64?
+
+        public init(digestHeader: String?, specHeader: String?, contentLength: Int64?) {
+            self.digestHeader = digestHeader
+            self.specHeader = specHeader
+            self.contentLength = contentLength
+        }
+    }
+
+    /// Installs a release: streams, verifies, unpacks, renders its unit, reloads systemd,
+    /// records it. Uploading the same release again changes nothing (`created` is false);
+    /// the same version with other content is a conflict. On any failure nothing is left.
+    public func upload<Body: AsyncSequence & Sendable>(
+        _ service: ServiceName, _ version: ReleaseVersion, _ upload: Upload, body: Body
+    ) async throws -> (release: ReleaseInfo, created: Bool) where Body.Element == ByteBuffer {
+        let digest = try ContentDigest.sha256(fromHeader: upload.digestHeader)
+        let spec = try Self.spec(fromHeader: upload.specHeader, service: service)
+        if let length = upload.contentLength, length > configuration.maxUploadBytes {
+            throw ReleaseError(.tooLarge, "too_large", "the artifact is \(length) bytes; the limit is \(configuration.maxUploadBytes) (max_upload_bytes)")
+        }
+        if let existing = try sameOrConflicting(service, version, sha256: digest.hex, spec: spec) {
+            return (existing, false)
+        }
+
+        // Receive and unpack outside the lock: a long upload must not block the service.
+        let staged = try await files.receive(body, expectedSHA256: digest, expectedLength: upload.contentLength,
+                                             limit: configuration.maxUploadBytes)
+        defer { files.discard(staged.directory) }
+        let (root, fileCount) = try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes)
+        let rendered = try units.render(spec, service: service, version: version)
+
+        return try await locks.withLock(service) {
+            if let existing = try self.sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
+                return (existing, false)
+            }
+            try self.files.install(root, service: service, version: version)
+            do {
+                try self.units.write(rendered, service: service, version: version)
+                try await self.systemd.reload()
+                let record = StateStore.ReleaseRecord(
+                    service: service, version: version, sha256: staged.sha256, size: staged.size,
+                    kind: staged.isGzip ? "tarball" : "binary", files: fileCount, spec: spec,
+                    unitSHA256: rendered.templateSHA256, createdAt: Date()
+                )
+                try self.store.addRelease(record)
+                try self.store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
+                self.logger.info("release added", metadata: ["service": "\(service)", "version": "\(version)", "bytes": "\(staged.size)"])
+                let current = try self.store.service(service)?.currentVersion == version
+                return (self.releaseInfo(record, current: current), true)
+            } catch {
+                // Undo: the host must look exactly as before the request.
+                self.files.removeRelease(service, version)
+                self.units.removeTemplate(service, version)
+                if try self.store.service(service) == nil { self.units.removeSlice(service) }
+                try? await self.systemd.reload()
+                throw error
+            }
+        }
+    }
+
+    /// The release if it already exists with this content; a conflict if it exists with other content.
+    private func sameOrConflicting(_ service: ServiceName, _ version: ReleaseVersion, sha256: String, spec: ServiceSpec) throws -> ReleaseInfo? {
+        guard let existing = try store.release(service, version) else { return nil }
+        guard existing.sha256 == sha256 else {
+            throw ReleaseError(.conflict, "version_conflict", "\(service) \(version) already exists with sha256 \(existing.sha256); a release never changes: upload it under a new version")
+        }
+        guard existing.spec == spec else {
+            throw ReleaseError(.conflict, "spec_conflict", "\(service) \(version) already exists with another spec; a release never changes: upload it under a new version")
+        }
+        let current = try store.service(service)?.currentVersion == version
+        return releaseInfo(existing, current: current)
+    }
+
+    /// The spec from the `Drover-Spec` header (base64 JSON), or the default: run the single
+    /// uploaded file, named after the service.
+    static func spec(fromHeader header: String?, service: ServiceName) throws(ReleaseError) -> ServiceSpec {
+        guard let header, !header.isEmpty else { return ServiceSpec(binary: service.rawValue) }
+        guard let json = Data(base64Encoded: header) else {
+            throw ReleaseError(.invalid, "invalid_spec", "the \(APIHeaders.spec) header must be base64-encoded JSON")
+        }
+        let spec: ServiceSpec
+        do {
+            spec = try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: json)
+        } catch {
+            throw ReleaseError(.invalid, "invalid_spec", "the \(APIHeaders.spec) header is not a valid spec: \(DecodingErrorText(error))")
+        }
+        do throws(SpecError) {
+            try spec.validate()
+        } catch {
+            throw ReleaseError(.invalid, "invalid_spec", "spec \(error)")
+        }
+        return spec
+    }
+}
+
+/// A decoding error in words: which field, what was wrong.
+func DecodingErrorText(_ error: any Error) -> String {
+    guard let error = error as? DecodingError else { return "\(error)" }
+    func path(_ context: DecodingError.Context) -> String {
+        let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+        return keys.isEmpty ? "the body" : keys.joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, let context): return "\(path(context)): missing field \"\(key.stringValue)\""
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+        return "\(path(context)): \(context.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}

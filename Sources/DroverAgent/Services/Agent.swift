@@ -1,0 +1,140 @@
+import DroverAPI
+import DroverCore
+import DroverSystemd
+import Foundation
+import Logging
+
+/// What the agent does for a host: install releases, run instances, forget services. The
+/// HTTP routes are a thin layer over this.
+///
+/// State first, then actions: the store records what is wanted before systemd is asked, so a
+/// crash in between leaves an intent to finish, never a forgotten change. Operations on one
+/// service are serialized; different services never wait for each other.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    let store: StateStore
+    let files: ReleaseFiles
+    let units: UnitFiles
+    let systemd: SystemdClient
+    let locks = KeyedLock<ServiceName>()
+    let logger: Logger
+
+    /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
+    /// release has its unit. Running instances are left alone.
+    public static func start(configuration: AgentConfiguration, systemd: SystemdClient, logger: Logger) async throws -> Agent {
+        let files = ReleaseFiles(stateDirectory: configuration.stateDirectory)
+        try files.prepare()
+        let store = try StateStore(path: configuration.stateDirectory + "/state.sqlite")
+        let agent = Agent(
+            configuration: configuration, store: store, files: files,
+            units: UnitFiles(directory: configuration.unitDirectory, scope: configuration.scope, files: files),
+            systemd: systemd, logger: logger
+        )
+        try await agent.recover()
+        return agent
+    }
+
+    private init(configuration: AgentConfiguration, store: StateStore, files: ReleaseFiles, units: UnitFiles,
+                 systemd: SystemdClient, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.files = files
+        self.units = units
+        self.systemd = systemd
+        self.logger = logger
+    }
+
+    /// Removes release directories the store does not know (an upload that crashed between
+    /// rename and record) and rewrites unit files that are missing or changed.
+    private func recover() async throws {
+        let known = Set(try store.allReleases().map { "\($0.service)/\($0.version)" })
+        var changed = false
+        for (service, version) in files.releasesOnDisk() where !known.contains("\(service)/\(version)") {
+            logger.warning("removing an unrecorded release left by an interrupted upload", metadata: ["service": "\(service)", "version": "\(version)"])
+            files.removeRelease(service, version)
+            units.removeTemplate(service, version)
+            changed = true
+        }
+        for release in try store.allReleases() where units.onDiskSHA256(release.service, release.version) != release.unitSHA256 {
+            logger.warning("restoring a missing or changed unit file", metadata: ["unit": "\(UnitNames.template(release.service, release.version))"])
+            try units.write(try units.render(release.spec, service: release.service, version: release.version),
+                            service: release.service, version: release.version)
+            changed = true
+        }
+        if changed { try await systemd.reload() }
+    }
+
+    // MARK: Reading
+
+    public func services() async throws -> [ServiceInfo] {
+        var result: [ServiceInfo] = []
+        for record in try store.services() {
+            result.append(try await info(record))
+        }
+        return result
+    }
+
+    public func service(_ name: ServiceName) async throws -> ServiceInfo {
+        try await info(try existing(name))
+    }
+
+    public func releases(of name: ServiceName) throws -> [ReleaseInfo] {
+        let record = try existing(name)
+        return try store.releases(of: name).map { releaseInfo($0, current: $0.version == record.currentVersion) }
+    }
+
+    public func events(of service: ServiceName?, limit: Int) throws -> [EventInfo] {
+        try store.events(of: service, limit: limit)
+    }
+
+    /// The instances systemd has of `name` (running, starting, stopping or failed), by slot.
+    public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
+        _ = try existing(name)
+        let ports = try store.allPorts(of: name)
+        let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
+        var result: [InstanceInfo] = []
+        for unit in loaded {
+            guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
+            guard let status = try? await systemd.status(of: unit.name), status.activeState != "inactive" else { continue }
+            result.append(InstanceInfo(
+                unit: unit.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
+                activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
+                memoryBytes: status.memoryCurrent, cpuNanoseconds: status.cpuUsageNanoseconds,
+                restarts: status.restartCount, failure: status.isFailed ? Self.failure(of: status) : nil
+            ))
+        }
+        return result.sorted { ($0.slot, $0.version.rawValue) < ($1.slot, $1.version.rawValue) }
+    }
+
+    // MARK: Helpers
+
+    func existing(_ name: ServiceName) throws -> StateStore.ServiceRecord {
+        guard let record = try store.service(name) else {
+            throw AgentError.notFound("unknown_service", "there is no service \"\(name)\" on this host (upload a release of it first)")
+        }
+        return record
+    }
+
+    private func info(_ record: StateStore.ServiceRecord) async throws -> ServiceInfo {
+        ServiceInfo(
+            name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
+            releases: try store.releases(of: record.name).map { releaseInfo($0, current: $0.version == record.currentVersion) },
+            instances: try await instances(of: record.name)
+        )
+    }
+
+    func releaseInfo(_ record: StateStore.ReleaseRecord, current: Bool) -> ReleaseInfo {
+        ReleaseInfo(service: record.service, version: record.version, sha256: record.sha256, size: record.size,
+                    kind: record.kind, files: record.files, createdAt: record.createdAt, current: current, spec: record.spec)
+    }
+
+    /// Why an instance is not running, in words: "exited with status 3", "killed by signal 9", …
+    static func failure(of status: UnitStatus) -> String {
+        let result = status.result ?? "unknown"
+        switch (status.execMainCode, status.execMainStatus) {
+        case (.exited?, let code?): return "\(result): exited with status \(code)"
+        case (.killed?, let signal?), (.dumped?, let signal?): return "\(result): killed by signal \(signal)"
+        default: return result
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Crypto
+import DroverCore
+import Foundation
+
+/// The unit files the agent owns in the manager's unit directory: one template per release
+/// and one slice per service, written atomically and hashed so drift can be found.
+struct UnitFiles: Sendable {
+    let directory: String
+    let scope: Scope
+    let files: ReleaseFiles
+
+    struct Rendered {
+        let template: String
+        let slice: String
+        var templateSHA256: String { SHA256.hash(data: Data(template.utf8)).hex }
+    }
+
+    func render(_ spec: ServiceSpec, service: ServiceName, version: ReleaseVersion) throws -> Rendered {
+        let context = UnitContext(service: service, version: version, scope: scope,
+                                  releaseDirectory: files.releaseDirectory(service, version),
+                                  slotDirectory: files.slotDirectory(service))
+        return Rendered(template: try UnitRenderer.template(for: spec, in: context),
+                        slice: UnitRenderer.slice(for: spec, service: service))
+    }
+
+    func templatePath(_ service: ServiceName, _ version: ReleaseVersion) -> String {
+        directory + "/" + UnitNames.template(service, version)
+    }
+
+    func slicePath(_ service: ServiceName) -> String {
+        directory + "/" + UnitNames.slice(service)
+    }
+
+    /// Writes a release's template and its service's slice.
+    func write(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(rendered.template.utf8), to: templatePath(service, version))
+        try AtomicFile.write(Data(rendered.slice.utf8), to: slicePath(service))
+    }
+
+    /// The SHA-256 of a template on disk, or nil if it is missing.
+    func onDiskSHA256(_ service: ServiceName, _ version: ReleaseVersion) -> String? {
+        FileManager.default.contents(atPath: templatePath(service, version)).map { SHA256.hash(data: $0).hex }
+    }
+
+    func removeTemplate(_ service: ServiceName, _ version: ReleaseVersion) {
+        unlink(templatePath(service, version))
+    }
+
+    func removeSlice(_ service: ServiceName) {
+        unlink(slicePath(service))
+    }
+}

@@ -1,0 +1,241 @@
+import DroverAPI
+import DroverCore
+import Foundation
+import GRDB
+
+/// The agent's durable state: services and what is wanted of them, releases, slot ports and
+/// an event log. SQLite in WAL mode through GRDB: readers run concurrently, writes go through
+/// one writer, and the schema moves forward by numbered migrations.
+public final class StateStore: Sendable {
+    let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(5)
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    /// Migration names are numbered; never edit one that has shipped, add the next.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("0001-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE services (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    desired_instances INTEGER NOT NULL DEFAULT 0,
+                    current_version TEXT,
+                    created_at DATETIME NOT NULL
+                );
+                CREATE TABLE releases (
+                    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+                    version TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    files INTEGER NOT NULL,
+                    spec TEXT NOT NULL,
+                    unit_sha256 TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    PRIMARY KEY (service, version)
+                );
+                CREATE TABLE slots (
+                    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+                    slot INTEGER NOT NULL,
+                    port INTEGER NOT NULL UNIQUE,
+                    PRIMARY KEY (service, slot)
+                );
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time DATETIME NOT NULL,
+                    service TEXT,
+                    kind TEXT NOT NULL,
+                    message TEXT NOT NULL
+                );
+                CREATE INDEX events_by_service ON events(service, id);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Services
+
+    public struct ServiceRecord: Sendable, Equatable {
+        public var name: ServiceName
+        public var desiredInstances: Int
+        public var currentVersion: ReleaseVersion?
+    }
+
+    public func services() throws -> [ServiceRecord] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM services ORDER BY name").map(Self.service)
+        }
+    }
+
+    public func service(_ name: ServiceName) throws -> ServiceRecord? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM services WHERE name = ?", arguments: [name.rawValue]).map(Self.service)
+        }
+    }
+
+    public func setDesiredInstances(_ count: Int, of service: ServiceName) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE services SET desired_instances = ? WHERE name = ?", arguments: [count, service.rawValue])
+        }
+    }
+
+    public func deleteService(_ name: ServiceName) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM services WHERE name = ?", arguments: [name.rawValue])
+        }
+    }
+
+    private static func service(_ row: Row) throws -> ServiceRecord {
+        ServiceRecord(
+            name: try ServiceName(row["name"]),
+            desiredInstances: row["desired_instances"],
+            currentVersion: try (row["current_version"] as String?).map { try ReleaseVersion($0) }
+        )
+    }
+
+    // MARK: Releases
+
+    public struct ReleaseRecord: Sendable, Equatable {
+        public var service: ServiceName
+        public var version: ReleaseVersion
+        public var sha256: String
+        public var size: Int64
+        public var kind: String
+        public var files: Int
+        public var spec: ServiceSpec
+        public var unitSHA256: String
+        public var createdAt: Date
+    }
+
+    /// Records a release, creating its service on first upload; the first release of a
+    /// service becomes its current one.
+    public func addRelease(_ release: ReleaseRecord) throws {
+        let spec = String(decoding: try JSONEncoder.droverAPI.encode(release.spec), as: UTF8.self)
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT INTO services (name, desired_instances, current_version, created_at) VALUES (?, 0, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET current_version = COALESCE(current_version, excluded.current_version)
+                """, arguments: [release.service.rawValue, release.version.rawValue, release.createdAt])
+            try db.execute(sql: """
+                INSERT INTO releases (service, version, sha256, size, kind, files, spec, unit_sha256, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [release.service.rawValue, release.version.rawValue, release.sha256, release.size,
+                                 release.kind, release.files, spec, release.unitSHA256, release.createdAt])
+        }
+    }
+
+    public func release(_ service: ServiceName, _ version: ReleaseVersion) throws -> ReleaseRecord? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM releases WHERE service = ? AND version = ?",
+                             arguments: [service.rawValue, version.rawValue]).map(Self.release)
+        }
+    }
+
+    public func releases(of service: ServiceName) throws -> [ReleaseRecord] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM releases WHERE service = ? ORDER BY created_at, version",
+                             arguments: [service.rawValue]).map(Self.release)
+        }
+    }
+
+    public func allReleases() throws -> [ReleaseRecord] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM releases ORDER BY service, created_at").map(Self.release)
+        }
+    }
+
+    private static func release(_ row: Row) throws -> ReleaseRecord {
+        let specText: String = row["spec"]
+        return ReleaseRecord(
+            service: try ServiceName(row["service"]),
+            version: try ReleaseVersion(row["version"]),
+            sha256: row["sha256"], size: row["size"], kind: row["kind"], files: row["files"],
+            spec: try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: Data(specText.utf8)),
+            unitSHA256: row["unit_sha256"], createdAt: row["created_at"]
+        )
+    }
+
+    // MARK: Slots
+
+    /// The port of each slot 1…count, allocating the lowest free ports of `range` to new slots.
+    /// Slots keep their port for as long as the service exists.
+    public func ports(of service: ServiceName, slots count: Int, range: ClosedRange<Int>) throws -> [Int: Int] {
+        try database.write { db in
+            var ports: [Int: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT slot, port FROM slots WHERE service = ?", arguments: [service.rawValue]) {
+                ports[row["slot"]] = row["port"]
+            }
+            let missing = (1...max(count, 1)).filter { $0 <= count && ports[$0] == nil }
+            guard !missing.isEmpty else { return ports.filter { $0.key <= count } }
+            var used = Set(try Int.fetchAll(db, sql: "SELECT port FROM slots"))
+            var candidate = range.lowerBound
+            for slot in missing {
+                while used.contains(candidate) { candidate += 1 }
+                guard candidate <= range.upperBound else {
+                    throw PortsExhausted(range: range)
+                }
+                try db.execute(sql: "INSERT INTO slots (service, slot, port) VALUES (?, ?, ?)",
+                               arguments: [service.rawValue, slot, candidate])
+                ports[slot] = candidate
+                used.insert(candidate)
+            }
+            return ports.filter { $0.key <= count }
+        }
+    }
+
+    public func allPorts(of service: ServiceName) throws -> [Int: Int] {
+        try database.read { db in
+            var ports: [Int: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT slot, port FROM slots WHERE service = ?", arguments: [service.rawValue]) {
+                ports[row["slot"]] = row["port"]
+            }
+            return ports
+        }
+    }
+
+    // MARK: Events
+
+    /// Appends to the event log: what happened, to which service, and why.
+    public func record(_ kind: String, service: ServiceName?, _ message: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date(), service?.rawValue, kind, message])
+        }
+    }
+
+    public func events(of service: ServiceName?, limit: Int) throws -> [EventInfo] {
+        try database.read { db in
+            let rows = if let service {
+                try Row.fetchAll(db, sql: "SELECT * FROM events WHERE service = ? ORDER BY id DESC LIMIT ?", arguments: [service.rawValue, limit])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id DESC LIMIT ?", arguments: [limit])
+            }
+            return rows.reversed().map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+        }
+    }
+
+    /// A snapshot of every table, for tests that check "nothing changed".
+    public func snapshot() throws -> [String] {
+        try database.read { db in
+            var lines: [String] = []
+            for table in ["services", "releases", "slots"] {
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2") { lines.append("\(table): \(row)") }
+            }
+            return lines
+        }
+    }
+}
+
+/// Every port of the configured range is taken by some slot.
+public struct PortsExhausted: Error, CustomStringConvertible {
+    public let range: ClosedRange<Int>
+    public var description: String {
+        "every port of the range \(range.lowerBound)-\(range.upperBound) is taken: widen port_range or scale something down"
+    }
+}

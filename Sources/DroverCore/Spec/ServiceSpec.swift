@@ -1,0 +1,107 @@
+/// How to run a service: the JSON form of its manifest (`deploy/<service>.toml`).
+///
+/// A release stores the spec it was uploaded with, so rolling back restores how the service
+/// ran, not only its binary. Every field is validated by `validate()` before it can reach a
+/// unit file.
+public struct ServiceSpec: Codable, Sendable, Equatable {
+    /// The executable, relative to the release's root (the file name, for a single-file artifact).
+    public var binary: String
+    /// Its arguments. `${PORT}`, `${DROVER_SERVICE}`, `${DROVER_VERSION}`, `${DROVER_INSTANCE}`
+    /// and the service's own environment variables are expanded by systemd.
+    public var arguments: [String]
+    /// Extra environment variables for every instance.
+    public var environment: [String: String]
+    /// `simple` (started once exec'd) or `notify` (started once it sends READY=1).
+    public var type: ServiceType
+    /// Seconds systemd waits for a start (`TimeoutStartSec=`).
+    public var startTimeoutSeconds: Int
+    /// Seconds between SIGTERM and SIGKILL on stop (`TimeoutStopSec=`).
+    public var stopTimeoutSeconds: Int
+    /// `WatchdogSec=` for `notify` services that send WATCHDOG=1; nil for none.
+    public var watchdogSeconds: Int?
+    public var restart: RestartPolicy
+    public var resources: Resources
+    /// Changes to the default sandbox, key by key: a directive name and its new value, or
+    /// nil to drop the directive. Only sandbox directives may be named.
+    public var sandbox: [String: String?]
+
+    public init(
+        binary: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        type: ServiceType = .simple,
+        startTimeoutSeconds: Int = 60,
+        stopTimeoutSeconds: Int = 30,
+        watchdogSeconds: Int? = nil,
+        restart: RestartPolicy = RestartPolicy(),
+        resources: Resources = Resources(),
+        sandbox: [String: String?] = [:]
+    ) {
+        self.binary = binary
+        self.arguments = arguments
+        self.environment = environment
+        self.type = type
+        self.startTimeoutSeconds = startTimeoutSeconds
+        self.stopTimeoutSeconds = stopTimeoutSeconds
+        self.watchdogSeconds = watchdogSeconds
+        self.restart = restart
+        self.resources = resources
+        self.sandbox = sandbox
+    }
+
+    public enum ServiceType: String, Codable, Sendable {
+        case simple, notify
+    }
+
+    /// When systemd restarts a failed instance, and when it gives up (start limit).
+    public struct RestartPolicy: Codable, Sendable, Equatable {
+        /// `no`, `on-failure`, `always`.
+        public var mode: String
+        public var delaySeconds: Int
+        /// At most `burst` starts within `intervalSeconds`; then the instance stays failed.
+        public var burst: Int
+        public var intervalSeconds: Int
+
+        public init(mode: String = "on-failure", delaySeconds: Int = 1, burst: Int = 5, intervalSeconds: Int = 60) {
+            self.mode = mode
+            self.delaySeconds = delaySeconds
+            self.burst = burst
+            self.intervalSeconds = intervalSeconds
+        }
+    }
+
+    /// CPU and memory limits, per instance and for the whole service.
+    public struct Resources: Codable, Sendable, Equatable {
+        /// `CPUQuota=` of each instance, in percent of one CPU.
+        public var cpuPercent: Int?
+        /// `MemoryMax=` of each instance, in bytes.
+        public var memoryBytes: UInt64?
+        /// `CPUQuota=` of the service's slice (all instances together).
+        public var serviceCPUPercent: Int?
+        /// `MemoryMax=` of the service's slice.
+        public var serviceMemoryBytes: UInt64?
+
+        public init(cpuPercent: Int? = nil, memoryBytes: UInt64? = nil, serviceCPUPercent: Int? = nil, serviceMemoryBytes: UInt64? = nil) {
+            self.cpuPercent = cpuPercent
+            self.memoryBytes = memoryBytes
+            self.serviceCPUPercent = serviceCPUPercent
+            self.serviceMemoryBytes = serviceMemoryBytes
+        }
+    }
+
+    /// Decoding fills in every default, so a JSON spec may name only `binary`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ServiceSpec(binary: "")
+        binary = try c.decode(String.self, forKey: .binary)
+        arguments = try c.decodeIfPresent([String].self, forKey: .arguments) ?? defaults.arguments
+        environment = try c.decodeIfPresent([String: String].self, forKey: .environment) ?? defaults.environment
+        type = try c.decodeIfPresent(ServiceType.self, forKey: .type) ?? defaults.type
+        startTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .startTimeoutSeconds) ?? defaults.startTimeoutSeconds
+        stopTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .stopTimeoutSeconds) ?? defaults.stopTimeoutSeconds
+        watchdogSeconds = try c.decodeIfPresent(Int.self, forKey: .watchdogSeconds)
+        restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? defaults.restart
+        resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? defaults.resources
+        sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
+    }
+}

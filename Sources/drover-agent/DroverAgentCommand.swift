@@ -1,0 +1,91 @@
+import ArgumentParser
+import DroverAgent
+import DroverCore
+import DroverSystemd
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `drover-agent`: the per-host daemon. Runs under systemd as `Type=notify`: it says READY=1
+/// once its API listens, feeds the watchdog, and stops gracefully on SIGTERM (the services it
+/// manages keep running: they are systemd's units, not its children).
+@main
+struct DroverAgentCommand: AsyncParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "drover-agent",
+        abstract: "Install releases as versioned systemd units and run their instances, over an authenticated HTTP API.",
+        version: version
+    )
+
+    @Flag(help: "Drive the calling user's systemd manager instead of the system manager.")
+    var user = false
+
+    @Option(help: "Address and port to listen on (default 127.0.0.1:7070).")
+    var listen: String?
+
+    @Option(name: .customLong("state-dir"), help: "State directory (default /var/lib/drover; with --user $XDG_STATE_HOME/drover).")
+    var stateDirectory: String?
+
+    @Option(name: .customLong("token-file"), help: "API token file, created on first start (default /etc/drover/token; with --user <state-dir>/token).")
+    var tokenFile: String?
+
+    @Option(name: .customLong("unit-dir"), help: "Where to write unit files (default /etc/systemd/system; with --user $XDG_CONFIG_HOME/systemd/user).")
+    var unitDirectory: String?
+
+    @Option(help: "D-Bus address of the systemd manager (default: its private socket, else the system or session bus).")
+    var bus: String?
+
+    @Option(help: "Configuration file (default /etc/drover/agent.toml when it exists; flags win over it).")
+    var config: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "drover-agent")
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try resolveConfiguration(environment: environment)
+
+        let token = try AgentToken.loadOrCreate(at: configuration.tokenFile, logger: logger)
+        let address = configuration.defaultBusAddress(environment: environment)
+        let systemd = try await SystemdClient.connect(to: address, logger: logger)
+        let agent = try await Agent.start(configuration: configuration, systemd: systemd, logger: logger)
+
+        let notifier = SystemdNotifier()
+        let application = buildApplication(agent: agent, token: token, version: Self.version, logger: logger) { port in
+            logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "scope": "\(configuration.scope)", "systemd": "\(address)"])
+            notifier.notify(.ready, .status("listening on \(configuration.host):\(port)"))
+        }
+        let group = ServiceGroup(
+            services: [application, WatchdogService(logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        try await group.run()
+        await systemd.close()
+    }
+
+    /// Defaults of the scope, then the config file, then flags.
+    private func resolveConfiguration(environment: [String: String]) throws -> AgentConfiguration {
+        var configuration = AgentConfiguration.defaults(scope: user ? .user : .system, environment: environment)
+        let configFile = config ?? (FileManager.default.fileExists(atPath: "/etc/drover/agent.toml") && !user ? "/etc/drover/agent.toml" : nil)
+        do throws(ConfigurationError) {
+            if let configFile { try configuration.apply(tomlFile: configFile) }
+            if let listen { try configuration.setListen(listen) }
+            if let stateDirectory {
+                configuration.stateDirectory = stateDirectory
+                if tokenFile == nil && user { configuration.tokenFile = stateDirectory + "/token" }
+            }
+            if let tokenFile { configuration.tokenFile = tokenFile }
+            if let unitDirectory { configuration.unitDirectory = unitDirectory }
+            if let bus { configuration.busAddress = BusAddress(address: bus, viaBusDaemon: !bus.hasSuffix("/systemd/private")) }
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return configuration
+    }
+}

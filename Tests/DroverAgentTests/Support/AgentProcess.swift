@@ -1,0 +1,199 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverSystemd
+import DroverTestbed
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+
+/// A real `drover-agent` process (the built executable) driving a throwaway user manager,
+/// reached over HTTP on 127.0.0.1 like any client would.
+final class AgentProcess: Sendable {
+    let manager: ThrowawayUserManager
+    let stateDirectory: String
+    let port: Int
+    let portRange: ClosedRange<Int>
+    let token: String
+    private let child: Mutex<ChildProcess>
+    private let arguments: [String]
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var pid: Int32 { child.withLock { $0.pid } }
+    var log: String { (try? String(contentsOfFile: stateDirectory + "/../agent-\(port).log", encoding: .utf8)) ?? "" }
+
+    private static let portBlock = Atomic<Int>(0)
+
+    /// Starts an agent with its own state directory and instance port range, and waits until
+    /// `/v1/health` answers. `extraConfig` is TOML appended to its configuration file.
+    static func start(on manager: ThrowawayUserManager, stateDirectory: String? = nil, extraConfig: String = "") async throws -> AgentProcess {
+        let state = stateDirectory ?? manager.root + "/agent-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let block = portBlock.add(1, ordering: .relaxed).newValue
+        let low = 31000 + (Int(getpid()) % 50) * 600 + block * 40
+        let range = low...(low + 39)
+        let config = state + ".toml"
+        try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let port = try freePort()
+        let arguments = [
+            "--user", "--listen", "127.0.0.1:\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
+            "--bus", manager.busAddress.address, "--config", config,
+        ]
+        let child = try spawn(arguments, state: state, port: port)
+        let agent = AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range,
+                                 token: "", child: child, arguments: arguments)
+        try await agent.waitUntilHealthy()
+        let token = try String(contentsOfFile: state + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range, token: token,
+                            child: child, arguments: arguments)
+    }
+
+    private init(manager: ThrowawayUserManager, stateDirectory: String, port: Int, portRange: ClosedRange<Int>,
+                 token: String, child: ChildProcess, arguments: [String]) {
+        self.manager = manager
+        self.stateDirectory = stateDirectory
+        self.port = port
+        self.portRange = portRange
+        self.token = token
+        self.child = Mutex(child)
+        self.arguments = arguments
+    }
+
+    private static func spawn(_ arguments: [String], state: String, port: Int) throws -> ChildProcess {
+        try ChildProcess.spawn(
+            agentPath, arguments,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": state, "LANG": "C.UTF-8", "LOG_LEVEL": "debug"],
+            output: state + "/../agent-\(port).log"
+        )
+    }
+
+    private func waitUntilHealthy() async throws {
+        let healthy = await waitUntil(timeout: .seconds(30), interval: .milliseconds(20)) {
+            if !isRunning { return true }
+            return (try? await self.request(.GET, "/v1/health", authorized: false).status) == .ok
+        }
+        guard healthy, isRunning else {
+            throw AgentTestError("drover-agent did not come up (running: \(isRunning)); its log:\n\(log)")
+        }
+    }
+
+    var isRunning: Bool { child.withLock { $0.isRunning } }
+
+    /// SIGTERM and wait for it to exit.
+    func stop() async {
+        let process = child.withLock { $0 }
+        if process.isRunning { kill(process.pid, SIGTERM) }
+        _ = await process.wait()
+    }
+
+    /// SIGKILL, as a crash would.
+    func crash() async {
+        let process = child.withLock { $0 }
+        kill(process.pid, SIGKILL)
+        _ = await process.wait()
+    }
+
+    /// Starts the agent again on the same state, port and configuration.
+    func restart() async throws {
+        let process = try Self.spawn(arguments, state: stateDirectory, port: port)
+        child.withLock { $0 = process }
+        try await waitUntilHealthy()
+    }
+
+    // MARK: HTTP
+
+    struct Reply {
+        let status: HTTPResponseStatus
+        let body: Data
+        var text: String { String(decoding: body, as: UTF8.self) }
+
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            do {
+                return try JSONDecoder.droverAPI.decode(T.self, from: body)
+            } catch {
+                throw AgentTestError("cannot decode \(T.self) from \(status): \(text)")
+            }
+        }
+
+        var errorCode: String? { (try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: body))?.error.code }
+    }
+
+    func request(
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [],
+        authorized: Bool = true, token: String? = nil
+    ) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if authorized { request.headers.add(name: "Authorization", value: "Bearer \(token ?? self.token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+                request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            }
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        return Reply(status: response.status, body: Data(buffer: collected))
+    }
+
+    /// Uploads `artifact` as a release, with its correct digest unless told otherwise.
+    func upload(_ service: String, _ version: String, artifact: Data, spec: String? = nil, digest: String? = nil) async throws -> Reply {
+        var headers = [("Content-Digest", digest ?? contentDigest(of: artifact))]
+        if let spec { headers.append(("Drover-Spec", Data(spec.utf8).base64EncodedString())) }
+        return try await request(.PUT, "/v1/services/\(service)/releases/\(version)", body: artifact, headers: headers)
+    }
+
+    func scale(_ service: String, to count: Int) async throws -> Reply {
+        try await request(.PUT, "/v1/services/\(service)/scale", body: Data(#"{"instances": \#(count)}"#.utf8),
+                          headers: [("Content-Type", "application/json")])
+    }
+
+    /// Everything "the host's state" means for bad-input tests: the store's rows, the unit
+    /// directory, and every file under the state directory (staging included).
+    func hostState() throws -> [String] {
+        let store = try DroverAgentStore.open(stateDirectory)
+        let units = (try FileManager.default.contentsOfDirectory(atPath: manager.unitDirectory)).sorted()
+        let files = (FileManager.default.enumerator(atPath: stateDirectory)?.allObjects as? [String] ?? [])
+            .filter { !$0.hasPrefix("state.sqlite") }.sorted()
+        return store + units.map { "unit: \($0)" } + files.map { "file: \($0)" }
+    }
+}
+
+/// The built executables, next to this test binary.
+let agentPath = executablePath("drover-agent")
+let fixturePath = executablePath("drover-fixture")
+
+func executablePath(_ name: String) -> String {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
+        directory = directory.deletingLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
+}
+
+func contentDigest(of data: Data) -> String {
+    "sha-256=:" + Data(SHA256Digest.of(data)).base64EncodedString() + ":"
+}
+
+/// A port nobody listens on right now (bound and released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw AgentTestError("cannot find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+struct AgentTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

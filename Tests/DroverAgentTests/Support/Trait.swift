@@ -1,0 +1,41 @@
+import DroverSystemd
+import DroverTestbed
+import Testing
+
+/// One throwaway systemd user manager for the suite; each test starts its own agent on it.
+struct ManagerTrait: SuiteTrait, TestScoping {
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let manager = try await ThrowawayUserManager.boot()
+        do {
+            let systemd = try await SystemdClient.connect(to: manager.busAddress)
+            try await Bed.$current.withValue(Bed(manager: manager, systemd: systemd)) { try await function() }
+            await systemd.close()
+        } catch {
+            await manager.shutdown()
+            throw error
+        }
+        await manager.shutdown()
+    }
+}
+
+extension Trait where Self == ManagerTrait {
+    static var userManager: Self { ManagerTrait() }
+}
+
+struct Bed: Sendable {
+    @TaskLocal static var current: Bed?
+    let manager: ThrowawayUserManager
+    let systemd: SystemdClient
+
+    static func require() throws -> Bed { try #require(current, "needs the .userManager suite trait") }
+
+    /// A fresh agent on this suite's manager; stopped by the caller.
+    func agent(extraConfig: String = "") async throws -> AgentProcess {
+        try await AgentProcess.start(on: manager, extraConfig: extraConfig)
+    }
+}
+
+/// A service name unique to one test.
+func uniqueService(_ base: String) -> String {
+    "\(base)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+}
