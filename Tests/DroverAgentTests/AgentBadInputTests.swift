@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverTestbed
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Every kind of bad input gets its own status and error code, and leaves the host exactly
+/// as it was: the store's rows, the unit directory and every file of the state directory.
+@Suite(.userManager, .timeLimit(.minutes(3)))
+struct AgentBadInputTests {
+    static let fixture = AgentLifecycleTests.fixture
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let status: HTTPResponseStatus
+        let code: String
+        let send: @Sendable (AgentProcess, String) async throws -> AgentProcess.Reply
+        var testDescription: String { name }
+    }
+
+    static func tarball(_ entries: [Tarball.Entry]) -> @Sendable (AgentProcess, String) async throws -> AgentProcess.Reply {
+        { agent, service in try await agent.upload(service, "9", artifact: try await Tarball.make(entries)) }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "invalid service name", status: .badRequest, code: "invalid_name") { agent, _ in
+            try await agent.upload("Bad_Name", "1", artifact: Data("x".utf8))
+        },
+        Case(name: "invalid version", status: .badRequest, code: "invalid_name") { agent, service in
+            try await agent.upload(service, "-1", artifact: Data("x".utf8))
+        },
+        Case(name: "digest mismatch", status: .unprocessableEntity, code: "digest_mismatch") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, digest: contentDigest(of: Data("other".utf8)))
+        },
+        Case(name: "missing digest", status: .badRequest, code: "missing_digest") { agent, service in
+            try await agent.request(.PUT, "/v1/services/\(service)/releases/9", body: fixture)
+        },
+        Case(name: "malformed digest", status: .badRequest, code: "invalid_digest") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, digest: "sha-256=:not base64:")
+        },
+        Case(name: "body over the limit", status: .payloadTooLarge, code: "too_large") { agent, service in
+            try await agent.upload(service, "9", artifact: Data(count: 21 << 20))
+        },
+        Case(name: "body over the limit, chunked", status: .payloadTooLarge, code: "too_large") { agent, service in
+            var request = HTTPClientRequest(url: agent.baseURL + "/v1/services/\(service)/releases/9")
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+            request.headers.add(name: "Content-Digest", value: contentDigest(of: Data("x".utf8)))
+            let chunks = (0..<30).map { _ in ByteBuffer(repeating: 0, count: 1 << 20) }
+            request.body = .stream(chunks.async, length: .unknown)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return AgentProcess.Reply(status: response.status, body: Data(buffer: body))
+        },
+        Case(name: "tarball with ../", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.file("../x", Data("x".utf8))])),
+        Case(name: "tarball with an absolute path", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.file("/etc/x", Data("x".utf8))])),
+        Case(name: "tarball with a symlink to /", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.symlink("root", target: "/"), .file("web", Data("#!/bin/sh\n".utf8), executable: true)])),
+        Case(name: "tarball with a symlink climbing out", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.directory("a"), .symlink("a/up", target: "../../etc")])),
+        Case(name: "tarball with a device node", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.characterDevice("dev/null")])),
+        Case(name: "tarball without the executable", status: .unprocessableEntity, code: "binary_missing",
+             send: tarball([.file("README", Data("no binary here".utf8))])),
+        Case(name: "not a tarball but gzip", status: .unprocessableEntity, code: "invalid_tarball") { agent, service in
+            try await agent.upload(service, "9", artifact: Data([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02]))
+        },
+        Case(name: "env value with a newline", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture,
+                                   spec: #"{"binary": "web", "environment": {"A": "x\nExecStartPre=/bin/false"}}"#)
+        },
+        Case(name: "spec that is not JSON", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: "binary = web")
+        },
+        Case(name: "same version, other content", status: .conflict, code: "version_conflict") { agent, service in
+            try await agent.upload(service, "1", artifact: Data("different".utf8))
+        },
+        Case(name: "unknown service", status: .notFound, code: "unknown_service") { agent, _ in
+            try await agent.scale("no-such-service", to: 1)
+        },
+        Case(name: "negative instances", status: .badRequest, code: "invalid_instances") { agent, service in
+            try await agent.scale(service, to: -1)
+        },
+        Case(name: "absurd instances", status: .badRequest, code: "invalid_instances") { agent, service in
+            try await agent.scale(service, to: 1_000_000)
+        },
+        Case(name: "scale body that is not JSON", status: .badRequest, code: "invalid_body") { agent, service in
+            try await agent.request(.PUT, "/v1/services/\(service)/scale", body: Data("three".utf8))
+        },
+        Case(name: "no token", status: .unauthorized, code: "unauthorized") { agent, service in
+            try await agent.request(.DELETE, "/v1/services/\(service)", authorized: false)
+        },
+        Case(name: "wrong token", status: .unauthorized, code: "unauthorized") { agent, service in
+            try await agent.request(.DELETE, "/v1/services/\(service)", token: String(agent.token.reversed()))
+        },
+        Case(name: "unknown route", status: .notFound, code: "not_found") { agent, _ in
+            try await agent.request(.GET, "/v1/nothing-here")
+        },
+    ]
+
+    @Test func badInputIsRefusedAndChangesNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent(extraConfig: "max_upload_bytes = \(20 << 20)\nmax_instances = 50")
+        let service = uniqueService("bad")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web"}"#).status == .created)
+        #expect(try await agent.scale(service, to: 1).status == .ok)
+        let before = try agent.hostState()
+        #expect(before.contains { $0.hasPrefix("releases:") })
+
+        for bad in Self.cases {
+            let reply = try await bad.send(agent, service)
+            #expect(reply.status == bad.status, "\(bad.name): \(reply.status) \(reply.text)")
+            #expect(reply.errorCode == bad.code, "\(bad.name): \(reply.status) \(reply.text)")
+            let message = try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: reply.body).error.message
+            #expect((message?.count ?? 0) > 10, "\(bad.name): the error says what was wrong")
+            let after = try agent.hostState()
+            #expect(after == before, "\(bad.name) changed the host's state")
+        }
+        #expect(agent.isRunning)
+        await agent.stop()
+    }
+
+    @Test func aConnectionCutMidUploadLeavesNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("cut")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
+        let before = try agent.hostState()
+
+        try RawHTTP.sendTruncated(port: agent.port, head: """
+            PUT /v1/services/\(service)/releases/2 HTTP/1.1\r
+            Host: 127.0.0.1\r
+            Authorization: Bearer \(agent.token)\r
+            Content-Digest: \(contentDigest(of: Self.fixture))\r
+            Content-Length: \(Self.fixture.count)\r
+            \r
+
+            """, bodyBytes: 100_000)
+        // The agent notices the cut and cleans its staging area; nothing else may change.
+        let clean = await waitUntil {
+            ((try? FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/staging")) ?? ["?"]).isEmpty
+        }
+        #expect(clean, "no partial upload is left in staging")
+        #expect(try agent.hostState() == before)
+        let releases = try await agent.request(.GET, "/v1/services/\(service)/releases").decode([ReleaseInfo].self)
+        #expect(releases.map(\.version.rawValue) == ["1"])
+        #expect(agent.isRunning)
+        await agent.stop()
+    }
+}
