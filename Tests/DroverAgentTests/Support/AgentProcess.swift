@@ -49,6 +49,13 @@ final class AgentProcess: Sendable {
                             child: child, arguments: arguments)
     }
 
+    /// Talks to an agent something else started (e.g. systemd, from its unit); cannot stop it.
+    static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int) throws -> AgentProcess {
+        let token = try String(contentsOfFile: stateDirectory + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return AgentProcess(manager: manager, stateDirectory: stateDirectory, port: port, portRange: 20000...29999,
+                            token: token, child: try ChildProcess.spawn("/bin/true", []), arguments: [])
+    }
+
     private init(manager: ThrowawayUserManager, stateDirectory: String, port: Int, portRange: ClosedRange<Int>,
                  token: String, child: ChildProcess, arguments: [String]) {
         self.manager = manager

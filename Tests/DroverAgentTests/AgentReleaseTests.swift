@@ -1,0 +1,112 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverTestbed
+import Foundation
+import Testing
+
+@Suite(.userManager, .timeLimit(.minutes(3)))
+struct AgentReleaseTests {
+    static let fixture = AgentLifecycleTests.fixture
+
+    @Test func aTarballReleaseRunsTheBinaryItNames() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("tar")
+        let artifact = try await Tarball.make([
+            .directory("bin"), .file("bin/server", Self.fixture, executable: true),
+            .file("share/config.txt", Data("hello".utf8)), .symlink("current", target: "bin/server"),
+        ])
+        let reply = try await agent.upload(service, "3.1.4", artifact: artifact,
+                                           spec: #"{"binary": "bin/server", "type": "notify", "environment": {"GREETING": "hi there"}}"#)
+        #expect(reply.status == .created, "\(reply.text)")
+        let release = try reply.decode(ReleaseInfo.self)
+        #expect(release.kind == "tarball")
+        #expect(release.files == 2)
+        let root = agent.stateDirectory + "/services/\(service)/releases/3.1.4"
+        #expect(FileManager.default.fileExists(atPath: root + "/share/config.txt"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/current") == "bin/server")
+
+        let instances = try await agent.scale(service, to: 1).decode([InstanceInfo].self)
+        #expect(instances.first?.activeState == "active")
+        let environment = try String(contentsOfFile: "/proc/\(instances[0].mainPID!)/environ", encoding: .utf8)
+            .split(separator: "\0")
+        #expect(environment.contains("GREETING=hi there"))
+        #expect(environment.contains("DROVER_SERVICE=\(service)"))
+        #expect(environment.contains("DROVER_VERSION=3.1.4"))
+        #expect(environment.contains("DROVER_INSTANCE=1"))
+        #expect(environment.contains("PORT=\(instances[0].port!)"))
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
+    @Test func uploadingTheSameReleaseAgainChangesNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("same")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
+        let before = try agent.hostState()
+        let again = try await agent.upload(service, "1", artifact: Self.fixture)
+        #expect(again.status == .ok, "\(again.text)")
+        #expect(try again.decode(ReleaseInfo.self).sha256 == SHA256Digest.of(Self.fixture).map { String(format: "%02x", $0) }.joined())
+        #expect(try agent.hostState() == before)
+        let otherSpec = try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "other"}"#)
+        #expect(otherSpec.status == .conflict)
+        #expect(otherSpec.errorCode == "spec_conflict")
+        await agent.stop()
+    }
+
+    @Test func scalingDownStopsTheHighestSlotsAndLeavesTheRestAlone() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("down")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        let four = try await agent.scale(service, to: 4).decode([InstanceInfo].self)
+        let two = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+        #expect(two.map(\.slot) == [1, 2])
+        #expect(two.map(\.mainPID) == four.prefix(2).map(\.mainPID), "scaling never restarts the instances that stay")
+        let three = try await agent.scale(service, to: 3).decode([InstanceInfo].self)
+        #expect(three.map(\.slot) == [1, 2, 3])
+        #expect(three.prefix(2).map(\.mainPID) == two.map(\.mainPID))
+        #expect(three[2].port == four[2].port, "a slot keeps its port")
+        #expect(try await agent.scale(service, to: 0).decode([InstanceInfo].self).isEmpty)
+        await agent.stop()
+    }
+
+    @Test func anInstanceThatCannotStartIsReportedWithItsReason() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("fails")
+        let spec = #"{"binary": "web", "type": "notify", "arguments": ["--exit-code", "7"], "restart": {"mode": "no", "delaySeconds": 0, "burst": 5, "intervalSeconds": 60}}"#
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec).status == .created)
+        let reply = try await agent.scale(service, to: 2)
+        #expect(reply.status == .badGateway)
+        #expect(reply.errorCode == "instances_failed")
+        #expect(reply.text.contains("exited with status 7"), "\(reply.text)")
+        let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(instances.count == 2)
+        #expect(instances.allSatisfy { $0.activeState == "failed" && $0.failure?.contains("status 7") == true })
+        await agent.stop()
+    }
+
+    @Test func restartingTheAgentLosesNothingAndRestartsNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("keep")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        let instances = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+        let eventsBefore = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+
+        await agent.crash()
+        try await agent.restart()
+
+        let info = try await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self)
+        #expect(info.desiredInstances == 2)
+        #expect(info.releases.map(\.version.rawValue) == ["1", "2"])
+        #expect(info.instances.map(\.mainPID) == instances.map(\.mainPID), "instances kept running through the agent's crash")
+        let eventsAfter = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+        #expect(eventsAfter == eventsBefore)
+        #expect(eventsBefore.map(\.kind) == ["release.added", "release.added", "scale"])
+        await agent.stop()
+    }
+}

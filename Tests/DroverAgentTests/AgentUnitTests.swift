@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverSystemd
+import DroverTestbed
+import Foundation
+import Testing
+
+/// `Units/drover-agent.service`, run for real: the built agent as a unit of a throwaway
+/// manager (adapted for user scope), restarted by systemd after a crash.
+@Suite(.userManager, .timeLimit(.minutes(3)))
+struct AgentUnitTests {
+    /// The repository's unit file, with ExecStart pointing at the built agent in user scope.
+    static func adaptedUnit(state: String, port: Int, manager: ThrowawayUserManager) throws -> String {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Units/drover-agent.service").standardized.path
+        let original = try String(contentsOfFile: path, encoding: .utf8)
+        var lines: [String] = []
+        for line in original.split(separator: "\n", omittingEmptySubsequences: false) {
+            switch line.split(separator: "=").first {
+            case "ExecStart":
+                lines.append("ExecStart=\(agentPath) --user --listen 127.0.0.1:\(port) --state-dir \(state) "
+                             + "--unit-dir \(manager.unitDirectory) --bus \(manager.busAddress.address)")
+            case "StateDirectory", "ConfigurationDirectory": continue  // system-scope directories
+            case "RestartSec": lines.append("RestartSec=100ms")
+            default: lines.append(String(line))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    @Test func runsAsANotifyUnitAndSurvivesBeingKilled() async throws {
+        let bed = try Bed.require()
+        let state = bed.manager.root + "/unit-agent"
+        let port = try freePort()
+        try bed.manager.installUnit("drover-agent.service", contents: try Self.adaptedUnit(state: state, port: port, manager: bed.manager))
+        try await bed.systemd.reload()
+
+        // Type=notify: the start job ends with READY=1, which the agent sends once it listens.
+        try await bed.systemd.startUnit("drover-agent.service")
+        let client = try HTTPProbe(port: port)
+        #expect(try await client.get("/v1/health").status == .ok, "the API answers as soon as the unit is active")
+        let first = try await bed.systemd.status(of: "drover-agent.service")
+        #expect(first.isActive)
+        #expect(first.statusText == "listening on 127.0.0.1:\(port)")
+
+        let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port)
+        let service = uniqueService("managed")
+        #expect(try await agent.upload(service, "1", artifact: AgentLifecycleTests.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        let instances = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+
+        kill(try #require(first.mainPID), SIGKILL)
+        let restarted = await waitUntil(timeout: .seconds(20)) {
+            guard let status = try? await bed.systemd.status(of: "drover-agent.service") else { return false }
+            return status.isActive && status.restartCount == 1 && status.mainPID != first.mainPID
+        }
+        #expect(restarted, "systemd restarts the agent after SIGKILL")
+        #expect(try await client.get("/v1/health").status == .ok)
+        let after = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(after.map(\.mainPID) == instances.map(\.mainPID), "the managed instances were not touched")
+
+        // Stopping the agent leaves the services running.
+        try await bed.systemd.stopUnit("drover-agent.service")
+        for instance in instances { #expect(isProcessRunning(instance.mainPID!)) }
+    }
+}
+
+/// A bare HTTP GET, for probing an agent this test did not start.
+struct HTTPProbe {
+    let port: Int
+    init(port: Int) throws { self.port = port }
+
+    func get(_ path: String) async throws -> AgentProcess.Reply {
+        let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)\(path)").get()
+        return AgentProcess.Reply(status: response.status, body: response.body.map { Data(buffer: $0) } ?? Data())
+    }
+}
