@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DroverCore"),
 
         // Wire types of the agent API, shared by the agent and its clients (the CLI, tests).
-        .target(name: "DroverAPI", dependencies: ["DroverCore"]),
+        .target(name: "DroverAPI", dependencies: ["DroverCore"], exclude: ["openapi.json"]),
 
         // The per-host agent: HTTP API, state store, release store, instances.
         .target(

@@ -8,7 +8,9 @@ import Testing
 
 /// Every kind of bad input gets its own status and error code, and leaves the host exactly
 /// as it was: the store's rows, the unit directory and every file of the state directory.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+/// Serialized, with a manager of its own: "the unit directory is unchanged" must not see
+/// other tests' units come and go.
+@Suite(.userManager, .serialized, .timeLimit(.minutes(3)))
 struct AgentBadInputTests {
     static let fixture = AgentLifecycleTests.fixture
 
@@ -140,15 +142,30 @@ struct AgentBadInputTests {
             \r
 
             """, bodyBytes: 100_000)
-        // The agent notices the cut and cleans its staging area; nothing else may change.
-        let clean = await waitUntil {
-            ((try? FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/staging")) ?? ["?"]).isEmpty
-        }
-        #expect(clean, "no partial upload is left in staging")
-        #expect(try agent.hostState() == before)
+        // The agent notices the cut, says so, and cleans its staging area; nothing else may change.
+        let noticed = await waitUntil { agent.log.contains("upload failed; nothing was kept") && agent.log.contains("version=2") }
+        #expect(noticed, "the agent logs the failed upload: \(agent.log.suffix(2000))")
+        let after = try agent.hostState()
+        #expect(after == before, "left behind: \(Set(after).symmetricDifference(before))")
         let releases = try await agent.request(.GET, "/v1/services/\(service)/releases").decode([ReleaseInfo].self)
         #expect(releases.map(\.version.rawValue) == ["1"])
         #expect(agent.isRunning)
+        await agent.stop()
+    }
+
+    @Test func uploadingTheSameReleaseAgainChangesNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("same")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
+        let before = try agent.hostState()
+        let again = try await agent.upload(service, "1", artifact: Self.fixture)
+        #expect(again.status == .ok, "\(again.text)")
+        #expect(try again.decode(ReleaseInfo.self).sha256 == SHA256Digest.of(Self.fixture).map { String(format: "%02x", $0) }.joined())
+        #expect(try agent.hostState() == before)
+        let otherSpec = try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "other"}"#)
+        #expect(otherSpec.status == .conflict)
+        #expect(otherSpec.errorCode == "spec_conflict")
         await agent.stop()
     }
 }

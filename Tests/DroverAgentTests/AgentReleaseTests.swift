@@ -39,22 +39,6 @@ struct AgentReleaseTests {
         await agent.stop()
     }
 
-    @Test func uploadingTheSameReleaseAgainChangesNothing() async throws {
-        let bed = try Bed.require()
-        let agent = try await bed.agent()
-        let service = uniqueService("same")
-        #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
-        let before = try agent.hostState()
-        let again = try await agent.upload(service, "1", artifact: Self.fixture)
-        #expect(again.status == .ok, "\(again.text)")
-        #expect(try again.decode(ReleaseInfo.self).sha256 == SHA256Digest.of(Self.fixture).map { String(format: "%02x", $0) }.joined())
-        #expect(try agent.hostState() == before)
-        let otherSpec = try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "other"}"#)
-        #expect(otherSpec.status == .conflict)
-        #expect(otherSpec.errorCode == "spec_conflict")
-        await agent.stop()
-    }
-
     @Test func scalingDownStopsTheHighestSlotsAndLeavesTheRestAlone() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()

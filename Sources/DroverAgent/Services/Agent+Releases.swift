@@ -33,8 +33,17 @@ extension Agent {
         }
 
         // Receive and unpack outside the lock: a long upload must not block the service.
-        let staged = try await files.receive(body, expectedSHA256: digest, expectedLength: upload.contentLength,
+        let staged: ReleaseFiles.Staged
+        do {
+            staged = try await files.receive(body, expectedSHA256: digest, expectedLength: upload.contentLength,
                                              limit: configuration.maxUploadBytes)
+        } catch {
+            // A refused or cut-off upload is never silent: the operator sees which, and why.
+            logger.warning("upload failed; nothing was kept", metadata: [
+                "service": "\(service)", "version": "\(version)", "reason": "\(error)",
+            ])
+            throw error
+        }
         defer { files.discard(staged.directory) }
         let (root, fileCount) = try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes)
         let rendered = try units.render(spec, service: service, version: version)
