@@ -79,8 +79,11 @@ let package = Package(
             name: "drover-bench",
             dependencies: [
                 "DroverSystemd",
+                "DroverAPI",
                 "DroverTestbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 

@@ -1,0 +1,196 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Crypto
+import DroverAPI
+import DroverTestbed
+import Foundation
+import NIOCore
+
+/// The agent under load: upload throughput of a large artifact compared with copying the same
+/// file, and the agent's memory when idle and after many releases.
+struct AgentBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Upload throughput vs cp, and agent RSS idle and after many releases."
+    )
+
+    @Option(help: "Size of the large artifact, in MB.")
+    var megabytes = 200
+
+    @Option(help: "Uploads (and copies) of the large artifact measured.")
+    var rounds = 3
+
+    @Option(help: "Small releases uploaded before the second RSS reading.")
+    var releases = 100
+
+    func validate() throws {
+        guard megabytes > 0, rounds > 0, releases > 0 else { throw ValidationError("--megabytes, --rounds and --releases must be positive") }
+        guard getuid() == 0 else { throw ValidationError("the benchmark boots a throwaway systemd: run it as root") }
+    }
+
+    func run() async throws {
+        let manager = try await ThrowawayUserManager.boot(journal: false)
+        let work = manager.root + "/bench"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        var agent: ChildProcess?
+        do {
+            let port = try freeLoopbackPort()
+            let process = try ChildProcess.spawn(
+                siblingExecutable("drover-agent"),
+                ["--user", "--listen", "127.0.0.1:\(port)", "--state-dir", work + "/state", "--unit-dir", manager.unitDirectory,
+                 "--bus", manager.busAddress.address],
+                environment: ["PATH": "/usr/bin:/bin", "HOME": work, "LOG_LEVEL": "warning"], output: work + "/agent.log"
+            )
+            agent = process
+            try await measure(agent: process, port: port, work: work)
+        } catch {
+            if let agent { kill(agent.pid, SIGTERM); _ = await agent.wait() }
+            await manager.shutdown()
+            throw error
+        }
+        if let agent { kill(agent.pid, SIGTERM); _ = await agent.wait() }
+        await manager.shutdown()
+    }
+
+    private func measure(agent: ChildProcess, port: Int, work: String) async throws {
+        let base = "http://127.0.0.1:\(port)"
+        let up = await waitUntil(timeout: .seconds(30)) {
+            (try? await HTTPClient.shared.get(url: base + "/v1/health").get().status) == .ok
+        }
+        guard up else { throw ValidationError("the agent did not come up; see \(work)/agent.log") }
+        let token = try String(contentsOfFile: work + "/state/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let idleRSS = rss(of: agent.pid)
+
+        // A large artifact of random bytes (incompressible, like a real binary).
+        let artifact = work + "/artifact.bin"
+        let digest = try writeRandomFile(artifact, megabytes: megabytes)
+        let clock = ContinuousClock()
+        var upload: [Duration] = [], copy: [Duration] = [], copySync: [Duration] = []
+        for round in 1...rounds {
+            upload.append(try await clock.measure {
+                try await uploadFile(artifact, digest: digest, to: base + "/v1/services/bench/releases/big-\(round)", token: token)
+            })
+            copy.append(try await clock.measure { try await run("/bin/cp", [artifact, work + "/copy-\(round)"]) })
+            copySync.append(try await clock.measure {
+                try await run("/bin/cp", [artifact, work + "/copy-sync-\(round)"])
+                try await run("/bin/sync", [work + "/copy-sync-\(round)"])
+            })
+        }
+        let rate = { (duration: Duration) -> Double in Double(megabytes) / duration.seconds }
+
+        // Many small releases, then the agent's memory again.
+        let small = Data("#!/bin/sh\nexec sleep infinity\n".utf8)
+        for index in 1...releases {
+            try await uploadData(small, to: base + "/v1/services/many/releases/v\(index)", token: token)
+        }
+        let loadedRSS = rss(of: agent.pid)
+
+        print("drover-bench agent — \(ProcessInfo.processInfo.activeProcessorCount) CPUs, release build, throwaway systemd user manager\n")
+        print("Upload of a \(megabytes) MB artifact (\(rounds) rounds; median)")
+        print("  drover-agent PUT (stream, SHA-256, fsync, rename, unit, daemon-reload)   \(format(rate(median(upload)))) MB/s  \(median(upload).milliseconds) ms")
+        print("  cp                                                                       \(format(rate(median(copy)))) MB/s  \(median(copy).milliseconds) ms")
+        print("  cp + sync (durable, as the agent is)                                     \(format(rate(median(copySync)))) MB/s  \(median(copySync).milliseconds) ms")
+        print("  upload / cp: \(format(median(upload).seconds / median(copy).seconds))x the time;"
+              + " upload / (cp + sync): \(format(median(upload).seconds / median(copySync).seconds))x\n")
+        print("Agent resident memory (VmRSS)")
+        print("  idle after start              \(idleRSS / 1024) MiB")
+        print("  after \(releases) more releases     \(loadedRSS / 1024) MiB")
+    }
+
+    private func uploadFile(_ path: String, digest: [UInt8], to url: String, token: String) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .PUT
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Digest", value: "sha-256=:\(Data(digest).base64EncodedString()):")
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        request.body = .stream(FileChunks(path: path), length: .known(Int64(size)))
+        let response = try await HTTPClient.shared.execute(request, timeout: .minutes(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .created else { throw ValidationError("upload failed: \(response.status) \(String(buffer: body))") }
+    }
+
+    private func uploadData(_ data: Data, to url: String, token: String) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .PUT
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Digest", value: "sha-256=:\(Data(SHA256.hash(data: data)).base64EncodedString()):")
+        request.body = .bytes(ByteBuffer(bytes: data))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .created else { throw ValidationError("upload failed: \(response.status) \(String(buffer: body))") }
+    }
+
+    private func writeRandomFile(_ path: String, megabytes: Int) throws -> [UInt8] {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var generator = SystemRandomNumberGenerator()
+        var words = [UInt64](repeating: 0, count: 1 << 17)  // 1 MiB
+        for _ in 0..<megabytes {
+            for index in words.indices { words[index] = generator.next() }
+            let chunk = words.withUnsafeBytes { Data($0) }
+            hasher.update(data: chunk)
+            try handle.write(contentsOf: chunk)
+        }
+        return Array(hasher.finalize())
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) async throws {
+        let status = await (try ChildProcess.spawn(executable, arguments)).wait()
+        guard status == 0 else { throw ValidationError("\(executable) exited with \(status)") }
+    }
+
+    private func rss(of pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    private func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
+    private func format(_ value: Double) -> String { String(format2: value, decimals: 1) }
+}
+
+/// A file read in 1 MiB chunks, as an upload body.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let path: String
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle?
+        mutating func next() async throws -> ByteBuffer? {
+            guard let data = try handle?.read(upToCount: 1 << 20), !data.isEmpty else {
+                try? handle?.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: FileHandle(forReadingAtPath: path)) }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// An executable built next to this one.
+func siblingExecutable(_ name: String) -> String {
+    let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent(name).path
+}
+
+/// A loopback port nobody listens on right now.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw ValidationError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
