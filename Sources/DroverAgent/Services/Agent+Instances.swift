@@ -30,7 +30,7 @@ extension Agent {
 
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
             let surplus = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit.name, $0.slot) } }
-                .filter { $0.1 > count && !["inactive"].contains(self.state(of: $0.0, in: loaded)) }
+                .filter { $0.1 > count && self.state(of: $0.0, in: loaded) != "inactive" }
                 .sorted { $0.1 > $1.1 }
             for (unit, _) in surplus {
                 try await self.systemd.stopUnit(unit)

@@ -16,11 +16,11 @@ final class AgentProcess: Sendable {
     let port: Int
     let portRange: ClosedRange<Int>
     let token: String
-    private let child: Mutex<ChildProcess>
+    /// The agent's process, when this test started it (nil when attached to one systemd runs).
+    private let child: Mutex<ChildProcess?>
     private let arguments: [String]
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
-    var pid: Int32 { child.withLock { $0.pid } }
     var log: String { (try? String(contentsOfFile: stateDirectory + "/../agent-\(port).log", encoding: .utf8)) ?? "" }
 
     private static let portBlock = Atomic<Int>(0)
@@ -53,11 +53,11 @@ final class AgentProcess: Sendable {
     static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int) throws -> AgentProcess {
         let token = try String(contentsOfFile: stateDirectory + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return AgentProcess(manager: manager, stateDirectory: stateDirectory, port: port, portRange: 20000...29999,
-                            token: token, child: try ChildProcess.spawn("/bin/true", []), arguments: [])
+                            token: token, child: nil, arguments: [])
     }
 
     private init(manager: ThrowawayUserManager, stateDirectory: String, port: Int, portRange: ClosedRange<Int>,
-                 token: String, child: ChildProcess, arguments: [String]) {
+                 token: String, child: ChildProcess?, arguments: [String]) {
         self.manager = manager
         self.stateDirectory = stateDirectory
         self.port = port
@@ -85,18 +85,18 @@ final class AgentProcess: Sendable {
         }
     }
 
-    var isRunning: Bool { child.withLock { $0.isRunning } }
+    var isRunning: Bool { child.withLock { $0?.isRunning ?? false } }
 
     /// SIGTERM and wait for it to exit.
     func stop() async {
-        let process = child.withLock { $0 }
+        guard let process = child.withLock({ $0 }) else { return }
         if process.isRunning { kill(process.pid, SIGTERM) }
         _ = await process.wait()
     }
 
     /// SIGKILL, as a crash would.
     func crash() async {
-        let process = child.withLock { $0 }
+        guard let process = child.withLock({ $0 }) else { return }
         kill(process.pid, SIGKILL)
         _ = await process.wait()
     }
