@@ -36,7 +36,7 @@ struct AgentBenchmark: AsyncParsableCommand {
         do {
             let port = try freeLoopbackPort()
             let process = try ChildProcess.spawn(
-                siblingExecutable("drover-agent"),
+                builtExecutable("drover-agent"),
                 ["--user", "--listen", "127.0.0.1:\(port)", "--state-dir", work + "/state", "--unit-dir", manager.unitDirectory,
                  "--bus", manager.busAddress.address],
                 environment: ["PATH": "/usr/bin:/bin", "HOME": work, "LOG_LEVEL": "warning"], output: work + "/agent.log"
@@ -172,25 +172,4 @@ struct FileChunks: AsyncSequence, Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
-/// An executable built next to this one.
-func siblingExecutable(_ name: String) -> String {
-    let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent(name).path
-}
-
-/// A loopback port nobody listens on right now.
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard ok else { throw ValidationError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

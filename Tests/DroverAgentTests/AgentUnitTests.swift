@@ -31,7 +31,7 @@ struct AgentUnitTests {
     @Test func runsAsANotifyUnitAndSurvivesBeingKilled() async throws {
         let bed = try Bed.require()
         let state = bed.manager.root + "/unit-agent"
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         try bed.manager.installUnit("drover-agent.service", contents: try Self.adaptedUnit(state: state, port: port, manager: bed.manager))
         try await bed.systemd.reload()
 

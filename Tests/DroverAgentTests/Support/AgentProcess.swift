@@ -35,7 +35,7 @@ final class AgentProcess: Sendable {
         let range = low...(low + 39)
         let config = state + ".toml"
         try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let arguments = [
             "--user", "--listen", "127.0.0.1:\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
             "--bus", manager.busAddress.address, "--config", config,
@@ -169,35 +169,11 @@ final class AgentProcess: Sendable {
 }
 
 /// The built executables, next to this test binary.
-let agentPath = executablePath("drover-agent")
-let fixturePath = executablePath("drover-fixture")
-
-func executablePath(_ name: String) -> String {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
-        directory = directory.deletingLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
-}
+let agentPath = builtExecutable("drover-agent")
+let fixturePath = builtExecutable("drover-fixture")
 
 func contentDigest(of data: Data) -> String {
     "sha-256=:" + Data(SHA256Digest.of(data)).base64EncodedString() + ":"
-}
-
-/// A port nobody listens on right now (bound and released).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard ok else { throw AgentTestError("cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 struct AgentTestError: Error, CustomStringConvertible {

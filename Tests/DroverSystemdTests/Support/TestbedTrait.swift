@@ -49,18 +49,8 @@ struct Testbed: Sendable {
     }
 }
 
-/// The fixture service binary, built next to this test binary (`drover-fixture`).
-let fixturePath: String = {
-    if let path = ProcessInfo.processInfo.environment["DROVER_FIXTURE"] { return path }
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-    // The test binary may sit inside a bundle directory (…/debug/X.xctest/…).
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("drover-fixture").path),
-          directory.path != "/" {
-        directory = directory.deletingLastPathComponent()
-    }
-    return directory.appendingPathComponent("drover-fixture").path
-}()
+/// The fixture service binary, built next to this test binary.
+let fixturePath = builtExecutable("drover-fixture")
 
 /// A unit name unique to one test, so tests sharing a manager never collide.
 func uniqueUnitName(_ base: String, template: Bool = false) -> String {
