@@ -3,16 +3,23 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// The service Drover's tests run under systemd. It speaks sd_notify through Drover's own
-/// `SystemdNotifier` and `WatchdogService`, so tests of readiness and the watchdog exercise
-/// that code. Options (each optional):
+/// The service Drover's tests and benchmarks run under systemd. It speaks sd_notify through
+/// Drover's own `SystemdNotifier` and `WatchdogService`, serves HTTP on `$PORT` (or on the
+/// listening socket systemd passes, `$LISTEN_FDS`), and can misbehave on request:
 ///
-///     --print LINE           write LINE to stdout at start (repeatable)
-///     --exit-code N          exit with status N right after printing
-///     --ready-when-exists P  say STATUS=waiting and hold READY=1 back until file P exists
-///     --no-watchdog          never send WATCHDOG=1 (to be killed by WatchdogSec=)
+///     --print LINE              write LINE to stdout at start (repeatable)
+///     --exit-code N             exit with status N right after printing (fail at start)
+///     --start-delay S           take S seconds to start (before listening and READY=1)
+///     --ready-when-exists P     say STATUS=waiting and hold READY=1 back until file P exists
+///     --never-ready             listen, but never send READY=1
+///     --exit-after S            exit with status 1 after S seconds of running
+///     --unhealthy-after S       answer /healthz with 503 after S seconds
+///     --no-watchdog             never send WATCHDOG=1 (to be killed by WatchdogSec=)
 ///
-/// Otherwise it answers HTTP on `$PORT` (if set), says READY=1 and runs until SIGTERM.
+/// HTTP: `/healthz` (200 "ok", or 503), `/burn?ms=N` (N ms of CPU), `/hold?mb=N` (keep N MB
+/// allocated), anything else: one line naming the instance
+/// (`drover-fixture version=<v> instance=<i> port=<p> pid=<pid>`).
+/// On SIGTERM it stops accepting, finishes the requests in hand, and exits.
 @main
 struct Fixture {
     static func main() async throws {
@@ -20,6 +27,7 @@ struct Fixture {
         // Unbuffered writes: each line reaches the journal at once, even if we exit next.
         for line in options.lines { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         if let code = options.exitCode { exit(code) }
+        if let delay = options.startDelay { try await Task.sleep(for: .seconds(delay)) }
 
         let notifier = SystemdNotifier()
         if let path = options.readyWhenExists {
@@ -28,14 +36,15 @@ struct Fixture {
                 try await Task.sleep(for: .milliseconds(10))
             }
         }
-        if let port = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) {
-            try HTTPResponder.start(port: port)
-        }
-        notifier.notify(.ready, .status("serving"))
+        let environment = ProcessInfo.processInfo.environment
+        let server = try HTTPResponder.listening(environment: environment, unhealthyAfter: options.unhealthyAfter)
+        if !options.neverReady { notifier.notify(.ready, .status("serving")) }
 
         let logger = Logger(label: "drover-fixture")
-        let service: any Service = options.feedWatchdog ? WatchdogService(logger: logger) : UntilShutdown()
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm], logger: logger)
+        var services: [any Service] = server.map { [$0] } ?? []
+        services.append(options.feedWatchdog ? WatchdogService(logger: logger) : UntilShutdown())
+        if let seconds = options.exitAfter { services.append(ExitAfter(seconds: seconds)) }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm], logger: logger)
         try await group.run()
     }
 }
@@ -47,10 +56,23 @@ struct UntilShutdown: Service {
     }
 }
 
+/// Ends the process with status 1 after a while: a service that crashes in production.
+struct ExitAfter: Service {
+    let seconds: Double
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
+        if !Task.isCancelled { exit(1) }
+    }
+}
+
 struct Options {
     var lines: [String] = []
     var exitCode: Int32?
+    var startDelay: Double?
     var readyWhenExists: String?
+    var neverReady = false
+    var exitAfter: Double?
+    var unhealthyAfter: Double?
     var feedWatchdog = true
 
     init<Arguments: Collection<String>>(_ arguments: Arguments) throws {
@@ -59,6 +81,11 @@ struct Options {
             guard let value = iterator.next() else { throw FixtureError("\(flag) needs a value") }
             return value
         }
+        func seconds(for flag: String) throws -> Double {
+            let text = try value(for: flag)
+            guard let seconds = Double(text), seconds >= 0 else { throw FixtureError("\(flag) takes seconds, not \(text)") }
+            return seconds
+        }
         while let argument = iterator.next() {
             switch argument {
             case "--print": lines.append(try value(for: argument))
@@ -66,7 +93,11 @@ struct Options {
                 let text = try value(for: argument)
                 guard let code = Int32(text) else { throw FixtureError("--exit-code takes a number, not \(text)") }
                 exitCode = code
+            case "--start-delay": startDelay = try seconds(for: argument)
             case "--ready-when-exists": readyWhenExists = try value(for: argument)
+            case "--never-ready": neverReady = true
+            case "--exit-after": exitAfter = try seconds(for: argument)
+            case "--unhealthy-after": unhealthyAfter = try seconds(for: argument)
             case "--no-watchdog": feedWatchdog = false
             default: throw FixtureError("unknown option \(argument)")
             }

@@ -1,10 +1,31 @@
 import Foundation
+import ServiceLifecycle
+import Synchronization
 
-/// Answers every HTTP request on `PORT` with one line naming this instance:
-/// `drover-fixture version=<v> instance=<i> port=<p> pid=<pid>`. Enough for tests to see
-/// which instance of which release answered; one connection at a time, `Connection: close`.
-enum HTTPResponder {
-    static func start(port: Int) throws {
+/// A small HTTP/1.1 server on blocking sockets: one thread accepts, one thread per connection
+/// answers (so a slow `/burn` never holds up others). On graceful shutdown it stops accepting
+/// and waits for the requests in hand, so a rolling deploy drops nothing.
+final class HTTPResponder: Service, Sendable {
+    private let listener: Int32
+    private let identity: String
+    private let healthyUntil: ContinuousClock.Instant?
+    private let state = Mutex(State())
+    private struct State {
+        var stopping = false
+        var inFlight = 0
+        var held: [[UInt8]] = []
+    }
+
+    /// Listens on the socket systemd passed (`LISTEN_FDS`, fd 3), or on 127.0.0.1:`$PORT`.
+    /// Returns nil when there is neither (no HTTP then).
+    static func listening(environment: [String: String], unhealthyAfter: Double?) throws -> HTTPResponder? {
+        let version = environment["DROVER_VERSION"] ?? "-", instance = environment["DROVER_INSTANCE"] ?? "-"
+        let healthyUntil = unhealthyAfter.map { ContinuousClock.now + .seconds($0) }
+        if environment["LISTEN_FDS"] == "1", environment["LISTEN_PID"] == String(getpid()) {
+            return HTTPResponder(listener: 3, identity: "version=\(version) instance=\(instance) port=\(environment["PORT"] ?? "socket") pid=\(getpid())",
+                                 healthyUntil: healthyUntil)
+        }
+        guard let port = environment["PORT"].flatMap(Int.init) else { return nil }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw FixtureError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
@@ -19,24 +40,85 @@ enum HTTPResponder {
         guard bound == 0, listen(fd, 128) == 0 else {
             throw FixtureError("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
-        let environment = ProcessInfo.processInfo.environment
-        let line = "drover-fixture version=\(environment["DROVER_VERSION"] ?? "-") instance=\(environment["DROVER_INSTANCE"] ?? "-") port=\(port) pid=\(getpid())\n"
-        let response = Data("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(line.utf8.count)\r\nConnection: close\r\n\r\n\(line)".utf8)
-        Thread {
-            while true {
-                let client = accept(fd, nil, nil)
-                guard client >= 0 else { continue }
-                var buffer = [UInt8](repeating: 0, count: 8192)
-                var received: [UInt8] = []
-                while !received.containsHeaderEnd, received.count < 65536 {
-                    let count = read(client, &buffer, buffer.count)
-                    if count <= 0 { break }
-                    received += buffer[0..<count]
-                }
-                response.withUnsafeBytes { _ = write(client, $0.baseAddress, $0.count) }
-                close(client)
+        return HTTPResponder(listener: fd, identity: "version=\(version) instance=\(instance) port=\(port) pid=\(getpid())",
+                             healthyUntil: healthyUntil)
+    }
+
+    private init(listener: Int32, identity: String, healthyUntil: ContinuousClock.Instant?) {
+        self.listener = listener
+        self.identity = identity
+        self.healthyUntil = healthyUntil
+        Thread { [self] in acceptLoop() }.start()
+    }
+
+    /// Runs until graceful shutdown, then drains.
+    func run() async throws {
+        try? await gracefulShutdown()
+        state.withLock { $0.stopping = true }
+        for _ in 0..<500 where state.withLock({ $0.inFlight > 0 }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    private func acceptLoop() {
+        while !state.withLock({ $0.stopping }) {
+            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 50) > 0 else { continue }
+            // Count the request before accepting, so shutdown cannot slip in between.
+            let admitted = state.withLock { state -> Bool in
+                guard !state.stopping else { return false }
+                state.inFlight += 1
+                return true
             }
-        }.start()
+            guard admitted else { return }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else {
+                state.withLock { $0.inFlight -= 1 }
+                continue
+            }
+            Thread { [self] in
+                answer(client)
+                close(client)
+                state.withLock { $0.inFlight -= 1 }
+            }.start()
+        }
+    }
+
+    private func answer(_ client: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        var received: [UInt8] = []
+        while !received.containsHeaderEnd, received.count < 65536 {
+            let count = read(client, &buffer, buffer.count)
+            if count <= 0 { return }
+            received += buffer[0..<count]
+        }
+        let requestLine = String(decoding: received.prefix { $0 != 13 }, as: UTF8.self)
+        let target = requestLine.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+        let (status, body) = respond(to: target)
+        let head = "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+        let response = Array((head + body).utf8)
+        response.withUnsafeBytes { _ = write(client, $0.baseAddress, $0.count) }
+    }
+
+    private func respond(to target: String) -> (String, String) {
+        let path = target.split(separator: "?").first.map(String.init) ?? target
+        let number = target.split(separator: "=").last.flatMap { Int($0) } ?? 0
+        switch path {
+        case "/healthz":
+            if let healthyUntil, ContinuousClock.now >= healthyUntil { return ("503 Service Unavailable", "unhealthy\n") }
+            return ("200 OK", "ok\n")
+        case "/burn":
+            let end = ContinuousClock.now + .milliseconds(number)
+            var x: UInt64 = 1
+            while ContinuousClock.now < end { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
+            return ("200 OK", "burned \(number) ms (\(x % 2))\n")
+        case "/hold":
+            let block = [UInt8](repeating: 1, count: number << 20)
+            state.withLock { $0.held.append(block) }
+            return ("200 OK", "holding \(state.withLock { $0.held.reduce(0) { $0 + $1.count } } >> 20) MB\n")
+        default:
+            return ("200 OK", "drover-fixture \(identity)\n")
+        }
     }
 }
 
