@@ -97,3 +97,16 @@ import Testing
         #expect(spec == ServiceSpec(binary: "web"))
     }
 }
+
+@Suite struct ServiceSpecDecodingTests {
+    @Test func nestedPartsDecodeWithTheirDefaults() throws {
+        let spec = try JSONDecoder().decode(ServiceSpec.self, from: Data(#"{"binary": "web", "health": {"path": "/healthz"}}"#.utf8))
+        #expect(spec.health == ServiceSpec.HealthCheck(path: "/healthz", timeoutSeconds: 1))
+        try spec.validate()
+    }
+
+    @Test func aHealthPathMustBeAPath() {
+        let error = #expect(throws: SpecError.self) { try ServiceSpec(binary: "web", health: .init(path: "healthz")).validate() }
+        #expect(error?.field == "health.path")
+    }
+}

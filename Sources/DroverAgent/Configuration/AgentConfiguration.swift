@@ -24,6 +24,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxInstances: Int
     /// Ports handed to instances (`PORT`), one per slot, stable for the slot's life.
     public var portRange: ClosedRange<Int>
+    /// Releases kept per service besides the current one; older ones are removed after a deploy.
+    public var keepReleases: Int = 5
+    /// Where to read instances' journal lines (for failure reasons); nil: the scope's journal.
+    public var journalDirectory: String?
+    /// How often a rollout looks at its instances.
+    public var rolloutPollInterval: Duration = .milliseconds(50)
 
     /// The defaults of a scope, from the environment (`XDG_*`, `HOME`).
     public static func defaults(scope: Scope, environment: [String: String]) -> AgentConfiguration {
@@ -99,8 +105,12 @@ public struct AgentConfiguration: Sendable, Equatable {
             case "max_unpacked_bytes": maxUnpackedBytes = Int64(try integer())
             case "max_instances": maxInstances = try integer()
             case "port_range": try setPortRange(try string())
+            case "keep_releases":
+                keepReleases = try integer()
+                guard keepReleases >= 1 else { throw ConfigurationError("\(path): keep_releases must be at least 1") }
+            case "journal_dir": journalDirectory = try string()
             default:
-                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_instances, port_range)")
+                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_instances, port_range, keep_releases, journal_dir)")
             }
         }
     }

@@ -43,6 +43,26 @@ struct ServicesController<Context: RequestContext> {
         group.get("services/:service/instances") { _, context in
             try json(try await agent.instances(of: try serviceName(context)))
         }
+        group.post("services/:service/deployments") { request, context in
+            let service = try serviceName(context)
+            let deploy = try await decode(DeploymentRequest.self, from: request, context: context)
+            return try json(try await agent.deploy(service, deploy), status: .accepted)
+        }
+        group.post("services/:service/rollback") { request, context in
+            let service = try serviceName(context)
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let rollback = body.readableBytes == 0 ? RollbackRequest() : try JSONDecoder.droverAPI.decode(RollbackRequest.self, from: Data(buffer: body))
+            return try json(try await agent.rollback(service, to: rollback.to), status: .accepted)
+        }
+        group.get("deployments/:id") { _, context in
+            try json(try agent.deployment(context.parameters.get("id") ?? ""))
+        }
+        group.get("deployments/:id/events") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let deployment = try agent.deployment(id)
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
+                            body: .init(asyncSequence: DeploymentEventStream(agent: agent, deployment: deployment)))
+        }
         group.get("events") { request, _ in
             let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
             let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100

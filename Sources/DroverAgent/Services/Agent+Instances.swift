@@ -4,10 +4,10 @@ import DroverSystemd
 import Foundation
 
 extension Agent {
-    /// Runs `count` instances of the service's current release, in slots 1…count. New slots
-    /// start (all at once); slots above `count` stop, highest first, gracefully. Instances
-    /// already running are not touched. Returns once every instance is started, or reports
-    /// which did not start and why.
+    /// Runs `count` instances of the service's current release. Instances that run are kept
+    /// (never restarted); missing ones start at once in the lowest free slots; surplus ones
+    /// stop, highest slot first, gracefully. Returns once every instance is started, or
+    /// reports which did not start and why.
     public func scale(_ service: ServiceName, to count: Int) async throws -> [InstanceInfo] {
         guard (0...configuration.maxInstances).contains(count) else {
             throw AgentError.badRequest("invalid_instances", "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(count)")
@@ -17,26 +17,35 @@ extension Agent {
             guard let version = record.currentVersion else {
                 throw AgentError.conflict("no_release", "\(service) has no current release to run")
             }
+            if let running = await self.activeDeployments.current(of: service) {
+                throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is running; scale once it ends (or deploy with the count you want)")
+            }
             // Intent first: a crash from here on leaves the wanted count recorded.
             try self.store.setDesiredInstances(count, of: service)
             try self.store.record("scale", service: service, "instances \(record.desiredInstances) → \(count) (release \(version))")
+
+            let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
+                .filter { $0.activeState != "inactive" }
+            let existing = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit: unit, slot: $0.slot, version: $0.version) } }
+            let current = existing.filter { $0.version == version }.sorted { $0.slot < $1.slot }
+            for surplus in current.dropFirst(count).reversed() {
+                try await self.systemd.stopUnit(surplus.unit.name)
+            }
+            var used = Set(existing.map(\.slot))
+            var wanted = current.prefix(count).map { UnitNames.instance(service, version, slot: $0.slot) }
+            while wanted.count < count {
+                let slot = (1...).first { !used.contains($0) }!
+                used.insert(slot)
+                wanted.append(UnitNames.instance(service, version, slot: slot))
+            }
             let ports: [Int: Int]
             do {
-                ports = try self.store.ports(of: service, slots: count, range: self.configuration.portRange)
+                ports = try self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
             } catch let error as PortsExhausted {
                 throw AgentError(.serviceUnavailable, "no_ports", error.description)
             }
             try self.files.writeSlotEnvironment(service, ports: ports)
 
-            let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
-            let surplus = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit.name, $0.slot) } }
-                .filter { $0.1 > count && self.state(of: $0.0, in: loaded) != "inactive" }
-                .sorted { $0.1 > $1.1 }
-            for (unit, _) in surplus {
-                try await self.systemd.stopUnit(unit)
-            }
-
-            let wanted = (0..<count).map { UnitNames.instance(service, version, slot: $0 + 1) }
             let failures = try await self.start(wanted, loaded: loaded)
             if !failures.isEmpty {
                 let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")

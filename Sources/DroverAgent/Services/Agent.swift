@@ -18,6 +18,11 @@ public final class Agent: Sendable {
     let systemd: SystemdClient
     let locks = KeyedLock<ServiceName>()
     let logger: Logger
+    /// Deployments to run; consumed by `DeploymentRunner`.
+    let deploymentQueue = AsyncStream<DeploymentInfo>.makeStream()
+    /// The deployment running for each service, and those told to stop.
+    let activeDeployments = ActiveDeployments()
+    let journal: JournalReader
 
     /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
     /// release has its unit. Running instances are left alone.
@@ -31,6 +36,11 @@ public final class Agent: Sendable {
             systemd: systemd, logger: logger
         )
         try await agent.recover()
+        for deployment in try store.unfinishedDeployments() {
+            logger.notice("resuming a deployment the previous run left unfinished", metadata: ["deployment": "\(deployment.id)", "state": "\(deployment.state)"])
+            await agent.activeDeployments.begin(deployment)
+            agent.deploymentQueue.continuation.yield(deployment)
+        }
         return agent
     }
 
@@ -42,6 +52,8 @@ public final class Agent: Sendable {
         self.units = units
         self.systemd = systemd
         self.logger = logger
+        self.journal = JournalReader(source: configuration.journalDirectory.map { .directory($0) }
+            ?? (configuration.scope == .system ? .system : .currentUser))
     }
 
     /// Removes release directories the store does not know (an upload that crashed between

@@ -56,6 +56,23 @@ public final class StateStore: Sendable {
                 CREATE INDEX events_by_service ON events(service, id);
                 """)
         }
+        migrator.registerMigration("0002-deployments") { db in
+            try db.execute(sql: """
+                CREATE TABLE deployments (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    service TEXT NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+                    from_version TEXT,
+                    to_version TEXT NOT NULL,
+                    instances INTEGER NOT NULL,
+                    strategy TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                CREATE INDEX deployments_by_service ON deployments(service, created_at);
+                """)
+        }
         return migrator
     }
 
@@ -82,6 +99,19 @@ public final class StateStore: Sendable {
     public func setDesiredInstances(_ count: Int, of service: ServiceName) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE services SET desired_instances = ? WHERE name = ?", arguments: [count, service.rawValue])
+        }
+    }
+
+    public func setCurrentVersion(_ version: ReleaseVersion, instances: Int, of service: ServiceName) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE services SET current_version = ?, desired_instances = ? WHERE name = ?",
+                           arguments: [version.rawValue, instances, service.rawValue])
+        }
+    }
+
+    public func deleteRelease(_ service: ServiceName, _ version: ReleaseVersion) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM releases WHERE service = ? AND version = ?", arguments: [service.rawValue, version.rawValue])
         }
     }
 
@@ -218,6 +248,51 @@ public final class StateStore: Sendable {
             }
             return rows.reversed().map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
+    }
+
+    // MARK: Deployments
+
+    public func addDeployment(_ deployment: DeploymentInfo) throws {
+        let strategy = String(decoding: try JSONEncoder.droverAPI.encode(deployment.strategy), as: UTF8.self)
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT INTO deployments (id, service, from_version, to_version, instances, strategy, state, reason, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [deployment.id, deployment.service.rawValue, deployment.fromVersion?.rawValue, deployment.toVersion.rawValue,
+                                 deployment.instances, strategy, deployment.state, deployment.reason, deployment.createdAt, deployment.updatedAt])
+        }
+    }
+
+    public func updateDeployment(_ id: String, state: String, reason: String?) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
+                           arguments: [state, reason, Date(), id])
+        }
+    }
+
+    public func deployment(_ id: String) throws -> DeploymentInfo? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(Self.deployment)
+        }
+    }
+
+    /// Deployments a previous run of the agent left running or reverting.
+    public func unfinishedDeployments() throws -> [DeploymentInfo] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN ('running', 'reverting') ORDER BY created_at")
+                .map(Self.deployment)
+        }
+    }
+
+    private static func deployment(_ row: Row) throws -> DeploymentInfo {
+        let strategy: String = row["strategy"]
+        return DeploymentInfo(
+            id: row["id"], service: try ServiceName(row["service"]),
+            fromVersion: try (row["from_version"] as String?).map { try ReleaseVersion($0) },
+            toVersion: try ReleaseVersion(row["to_version"]), instances: row["instances"],
+            strategy: try JSONDecoder.droverAPI.decode(DeploymentStrategy.self, from: Data(strategy.utf8)),
+            state: row["state"], reason: row["reason"], createdAt: row["created_at"], updatedAt: row["updated_at"]
+        )
     }
 
     /// A snapshot of every table, for tests that check "nothing changed".

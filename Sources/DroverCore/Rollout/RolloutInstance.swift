@@ -6,6 +6,9 @@ public struct RolloutInstance: Sendable, Equatable {
     /// When it was started.
     public var startedAt: Duration
     public var condition: Condition
+    /// Why it is not healthy yet, as last observed ("health check /healthz: HTTP 503"), for
+    /// the reason of a missed deadline.
+    public var note: String?
 
     public enum Condition: Sendable, Equatable {
         /// Running, not (yet) healthy.
@@ -16,11 +19,12 @@ public struct RolloutInstance: Sendable, Equatable {
         case failed(reason: String)
     }
 
-    public init(slot: Int, version: ReleaseVersion, startedAt: Duration, condition: Condition) {
+    public init(slot: Int, version: ReleaseVersion, startedAt: Duration, condition: Condition, note: String? = nil) {
         self.slot = slot
         self.version = version
         self.startedAt = startedAt
         self.condition = condition
+        self.note = note
     }
 
     /// Healthy for at least `minHealthy` at `now`.

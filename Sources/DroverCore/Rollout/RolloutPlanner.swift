@@ -19,7 +19,8 @@ public enum RolloutPlanner {
                 return .failed("\(target.version)@\(instance.slot) failed: \(reason)")
             }
             if !instance.isServing(now: now, minHealthy: target.minHealthy), now - instance.startedAt > target.deadline {
-                return .failed("\(target.version)@\(instance.slot) was not healthy for \(target.minHealthy) within the deadline of \(target.deadline)")
+                let last = instance.note.map { " (last: \($0))" } ?? ""
+                return .failed("\(target.version)@\(instance.slot) was not healthy for \(target.minHealthy) within the deadline of \(target.deadline)\(last)")
             }
         }
 

@@ -30,6 +30,15 @@ extension ServiceSpec {
         guard ["no", "on-failure", "always"].contains(restart.mode) else {
             throw SpecError(field: "restart.mode", problem: "must be \"no\", \"on-failure\" or \"always\", not \"\(restart.mode)\"")
         }
+        if let health {
+            guard health.path.hasPrefix("/"), !health.path.contains(" ") else {
+                throw SpecError(field: "health.path", problem: "must be a URL path starting with '/', like /healthz")
+            }
+            try Self.checkText(health.path, field: "health.path")
+            guard health.timeoutSeconds > 0, health.timeoutSeconds <= 60 else {
+                throw SpecError(field: "health.timeoutSeconds", problem: "must be more than 0 and at most 60")
+            }
+        }
         try Self.checkRange(restart.delaySeconds, 0...3_600, field: "restart.delaySeconds")
         try Self.checkRange(restart.burst, 1...1_000, field: "restart.burst")
         try Self.checkRange(restart.intervalSeconds, 1...86_400, field: "restart.intervalSeconds")

@@ -20,6 +20,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     /// `WatchdogSec=` for `notify` services that send WATCHDOG=1; nil for none.
     public var watchdogSeconds: Int?
     public var restart: RestartPolicy
+    /// An HTTP check on each instance's `PORT`: healthy while it answers 2xx.
+    public var health: HealthCheck?
     public var resources: Resources
     /// Changes to the default sandbox, key by key: a directive name and its new value, or
     /// nil to drop the directive. Only sandbox directives may be named.
@@ -34,6 +36,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         stopTimeoutSeconds: Int = 30,
         watchdogSeconds: Int? = nil,
         restart: RestartPolicy = RestartPolicy(),
+        health: HealthCheck? = nil,
         resources: Resources = Resources(),
         sandbox: [String: String?] = [:]
     ) {
@@ -45,6 +48,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.stopTimeoutSeconds = stopTimeoutSeconds
         self.watchdogSeconds = watchdogSeconds
         self.restart = restart
+        self.health = health
         self.resources = resources
         self.sandbox = sandbox
     }
@@ -67,6 +71,23 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
             self.delaySeconds = delaySeconds
             self.burst = burst
             self.intervalSeconds = intervalSeconds
+        }
+    }
+
+    /// `GET http://127.0.0.1:$PORT<path>` must answer 2xx within `timeoutSeconds`.
+    public struct HealthCheck: Codable, Sendable, Equatable {
+        public var path: String
+        public var timeoutSeconds: Double
+
+        public init(path: String, timeoutSeconds: Double = 1) {
+            self.path = path
+            self.timeoutSeconds = timeoutSeconds
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            path = try c.decode(String.self, forKey: .path)
+            timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? 1
         }
     }
 
@@ -101,6 +122,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         stopTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .stopTimeoutSeconds) ?? defaults.stopTimeoutSeconds
         watchdogSeconds = try c.decodeIfPresent(Int.self, forKey: .watchdogSeconds)
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? defaults.restart
+        health = try c.decodeIfPresent(HealthCheck.self, forKey: .health)
         resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? defaults.resources
         sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
     }

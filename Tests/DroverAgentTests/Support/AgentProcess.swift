@@ -157,6 +157,22 @@ final class AgentProcess: Sendable {
                           headers: [("Content-Type", "application/json")])
     }
 
+    func deploy(_ service: String, _ body: String) async throws -> Reply {
+        try await request(.POST, "/v1/services/\(service)/deployments", body: Data(body.utf8), headers: [("Content-Type", "application/json")])
+    }
+
+    /// Waits for a deployment to finish and returns it.
+    func finished(_ deployment: DeploymentInfo, timeout: Duration = .seconds(60)) async throws -> DeploymentInfo {
+        var latest = deployment
+        let done = await waitUntil(timeout: timeout, interval: .milliseconds(50)) {
+            guard let current = try? await self.request(.GET, "/v1/deployments/\(deployment.id)").decode(DeploymentInfo.self) else { return false }
+            latest = current
+            return current.isFinished
+        }
+        guard done else { throw AgentTestError("deployment \(deployment.id) did not finish: \(latest.state) \(latest.reason ?? "")\n\(log.suffix(3000))") }
+        return latest
+    }
+
     /// Everything "the host's state" means for bad-input tests: the store's rows, the unit
     /// directory, and every file under the state directory (staging included).
     func hostState() throws -> [String] {

@@ -1,0 +1,85 @@
+import DroverCore
+import Foundation
+
+/// How carefully to replace instances. Every field has a default.
+public struct DeploymentStrategy: Codable, Sendable, Equatable {
+    public var maxSurge: Int
+    public var maxUnavailable: Int
+    public var minHealthySeconds: Double
+    public var deadlineSeconds: Double
+    /// Roll back to the previous release when the new one fails (default on).
+    public var autoRevert: Bool
+
+    public init(maxSurge: Int = 1, maxUnavailable: Int = 0, minHealthySeconds: Double = 1, deadlineSeconds: Double = 60, autoRevert: Bool = true) {
+        self.maxSurge = maxSurge
+        self.maxUnavailable = maxUnavailable
+        self.minHealthySeconds = minHealthySeconds
+        self.deadlineSeconds = deadlineSeconds
+        self.autoRevert = autoRevert
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DeploymentStrategy()
+        maxSurge = try c.decodeIfPresent(Int.self, forKey: .maxSurge) ?? d.maxSurge
+        maxUnavailable = try c.decodeIfPresent(Int.self, forKey: .maxUnavailable) ?? d.maxUnavailable
+        minHealthySeconds = try c.decodeIfPresent(Double.self, forKey: .minHealthySeconds) ?? d.minHealthySeconds
+        deadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .deadlineSeconds) ?? d.deadlineSeconds
+        autoRevert = try c.decodeIfPresent(Bool.self, forKey: .autoRevert) ?? d.autoRevert
+    }
+}
+
+/// `POST /v1/services/{svc}/deployments`.
+public struct DeploymentRequest: Codable, Sendable, Equatable {
+    public var version: ReleaseVersion
+    /// Instances wanted at the end; default: the service's current count (at least 1).
+    public var instances: Int?
+    public var strategy: DeploymentStrategy?
+    /// Replace a deployment of the service that is still running, instead of a 409.
+    public var supersede: Bool?
+
+    public init(version: ReleaseVersion, instances: Int? = nil, strategy: DeploymentStrategy? = nil, supersede: Bool? = nil) {
+        self.version = version
+        self.instances = instances
+        self.strategy = strategy
+        self.supersede = supersede
+    }
+}
+
+/// `POST /v1/services/{svc}/rollback`.
+public struct RollbackRequest: Codable, Sendable, Equatable {
+    /// The retained release to go back to; default: the one before the current.
+    public var to: ReleaseVersion?
+    public init(to: ReleaseVersion? = nil) { self.to = to }
+}
+
+/// A deployment and where it stands.
+public struct DeploymentInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var service: ServiceName
+    public var fromVersion: ReleaseVersion?
+    public var toVersion: ReleaseVersion
+    public var instances: Int
+    public var strategy: DeploymentStrategy
+    /// `running`, `reverting`, `succeeded`, `failed` (reverted, or could not even revert), `superseded`.
+    public var state: String
+    public var reason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public var isFinished: Bool { ["succeeded", "failed", "superseded"].contains(state) }
+
+    public init(id: String, service: ServiceName, fromVersion: ReleaseVersion?, toVersion: ReleaseVersion, instances: Int,
+                strategy: DeploymentStrategy, state: String, reason: String?, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.service = service
+        self.fromVersion = fromVersion
+        self.toVersion = toVersion
+        self.instances = instances
+        self.strategy = strategy
+        self.state = state
+        self.reason = reason
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}

@@ -1,0 +1,206 @@
+import DroverAPI
+import DroverCore
+import DroverSystemd
+import Foundation
+
+extension Agent {
+    /// Starts a rolling deployment of `request.version`; returns at once (the rollout runs in
+    /// the background: follow it with `deployment(_:)` or its events).
+    public func deploy(_ service: ServiceName, _ request: DeploymentRequest) async throws -> DeploymentInfo {
+        try await locks.withLock(service) {
+            let record = try self.existing(service)
+            guard try self.store.release(service, request.version) != nil else {
+                throw AgentError.notFound("unknown_release", "\(service) has no release \(request.version): upload it first")
+            }
+            if let running = await self.activeDeployments.current(of: service) {
+                guard request.supersede == true else {
+                    throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
+                }
+                await self.activeDeployments.supersede(running, of: service)
+                try self.store.updateDeployment(running, state: "superseded", reason: "superseded by a deployment of \(request.version)")
+            }
+            let strategy = request.strategy ?? DeploymentStrategy()
+            let count = request.instances ?? max(record.desiredInstances, 1)
+            do throws(SpecError) {
+                try Self.target(version: request.version, count: count, strategy: strategy).validate(maxInstances: self.configuration.maxInstances)
+            } catch {
+                throw AgentError.badRequest("invalid_strategy", error.description)
+            }
+            let now = Date()
+            let deployment = DeploymentInfo(
+                id: UUID().uuidString.lowercased(), service: service, fromVersion: record.currentVersion, toVersion: request.version,
+                instances: count, strategy: strategy, state: "running", reason: nil, createdAt: now, updatedAt: now
+            )
+            try self.store.addDeployment(deployment)
+            try self.store.record("deployment.started", service: service,
+                                  "deployment \(deployment.id): \(record.currentVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
+            await self.activeDeployments.begin(deployment)
+            self.deploymentQueue.continuation.yield(deployment)
+            return deployment
+        }
+    }
+
+    /// A deployment back to the release before the current one (or to `to`), with the same
+    /// rollout machinery. The release is on disk already: no upload, nothing to verify again.
+    public func rollback(_ service: ServiceName, to version: ReleaseVersion?) async throws -> DeploymentInfo {
+        let record = try existing(service)
+        let releases = try store.releases(of: service)
+        let target: ReleaseVersion
+        if let version {
+            guard releases.contains(where: { $0.version == version }) else {
+                throw AgentError.notFound("unknown_release", "\(service) has no retained release \(version) (retained: \(releases.map(\.version.rawValue).joined(separator: ", ")))")
+            }
+            target = version
+        } else {
+            let currentIndex = releases.firstIndex { $0.version == record.currentVersion } ?? releases.count
+            guard currentIndex > 0 else {
+                throw AgentError.conflict("nothing_to_roll_back_to", "\(service) has no release older than \(record.currentVersion?.rawValue ?? "none")")
+            }
+            target = releases[currentIndex - 1].version
+        }
+        return try await deploy(service, DeploymentRequest(version: target, instances: max(record.desiredInstances, 1)))
+    }
+
+    public func deployment(_ id: String) throws -> DeploymentInfo {
+        guard let deployment = try store.deployment(id) else {
+            throw AgentError.notFound("unknown_deployment", "there is no deployment \(id)")
+        }
+        return deployment
+    }
+
+    static func target(version: ReleaseVersion, count: Int, strategy: DeploymentStrategy) -> RolloutTarget {
+        RolloutTarget(version: version, count: count, maxSurge: strategy.maxSurge, maxUnavailable: strategy.maxUnavailable,
+                      minHealthy: .milliseconds(Int64(strategy.minHealthySeconds * 1000)),
+                      deadline: .milliseconds(Int64(strategy.deadlineSeconds * 1000)))
+    }
+
+    // MARK: The rollout loop
+
+    /// Drives one deployment to its end: observe, plan, record, act, until complete or failed;
+    /// on failure, revert to the previous release with the same machinery.
+    func execute(_ deployment: DeploymentInfo) async {
+        let service = deployment.service
+        var reverting = deployment.state == "reverting"
+        var failure = deployment.reason
+        var target = Self.target(version: reverting ? (deployment.fromVersion ?? deployment.toVersion) : deployment.toVersion,
+                                 count: deployment.instances, strategy: deployment.strategy)
+        let observer = InstanceObserver(service: service, systemd: systemd, journal: journal)
+        do {
+            while !Task.isCancelled {
+                if await activeDeployments.isSuperseded(deployment.id) { break }
+                let releases = try store.releases(of: service)
+                let specs = Dictionary(uniqueKeysWithValues: releases.map { ($0.version, $0.spec) })
+                let instances = try await observer.observe(specs: specs, ports: try store.allPorts(of: service), target: target.version)
+                switch RolloutPlanner.next(instances: instances, target: target, now: observer.now) {
+                case .act(let actions):
+                    // Recorded before it is taken: a restarted agent knows what was under way.
+                    try store.record("deployment.step", service: service, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
+                    let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
+                    try files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
+                    try await perform(actions, service: service, observer: observer, deadline: target.deadline)
+                case .wait:
+                    try await Task.sleep(for: configuration.rolloutPollInterval)
+                case .complete:
+                    try finish(deployment, reverting: reverting, failure: failure, target: target)
+                    if !reverting { try await collectGarbage(service) }
+                    await activeDeployments.end(deployment)
+                    return
+                case .failed(let reason):
+                    if !reverting, deployment.strategy.autoRevert, let previous = deployment.fromVersion {
+                        failure = reason
+                        reverting = true
+                        target.version = previous
+                        try store.updateDeployment(deployment.id, state: "reverting", reason: reason)
+                        try store.record("deployment.reverting", service: service, "deployment \(deployment.id): \(reason); reverting to \(previous)")
+                        logger.warning("deployment failed, reverting", metadata: ["deployment": "\(deployment.id)", "reason": "\(reason)"])
+                    } else {
+                        let text = reverting ? "\(failure ?? "failed"); reverting failed too: \(reason)" : reason
+                        try store.updateDeployment(deployment.id, state: "failed", reason: text)
+                        try store.record("deployment.failed", service: service, "deployment \(deployment.id): \(text)")
+                        await activeDeployments.end(deployment)
+                        return
+                    }
+                }
+            }
+        } catch is CancellationError {
+            // Shutdown: the deployment stays "running" in the store and resumes at the next start.
+        } catch {
+            logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
+            try? store.updateDeployment(deployment.id, state: "failed", reason: "the agent hit an error: \(error)")
+            await activeDeployments.end(deployment)
+        }
+    }
+
+    /// Stops first, then starts; a start waits at most the deadline (the planner judges the rest).
+    private func perform(_ actions: [RolloutAction], service: ServiceName, observer: InstanceObserver, deadline: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for action in actions where action.kind == .stop {
+                let unit = UnitNames.instance(service, action.version, slot: action.slot)
+                group.addTask {
+                    try? await self.systemd.stopUnit(unit)
+                    try? await self.systemd.resetFailed(unit)
+                }
+            }
+            try await group.waitForAll()
+        }
+        for action in actions where action.kind == .start {
+            observer.started(UnitNames.instance(service, action.version, slot: action.slot))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for action in actions where action.kind == .start {
+                let unit = UnitNames.instance(service, action.version, slot: action.slot)
+                group.addTask {
+                    try? await self.systemd.resetFailed(unit)
+                    // Failures show in the next observation; waiting longer than the deadline is pointless.
+                    _ = try? await withDeadline(deadline) { try await self.systemd.startUnit(unit) }
+                }
+            }
+        }
+    }
+
+    private func finish(_ deployment: DeploymentInfo, reverting: Bool, failure: String?, target: RolloutTarget) throws {
+        let service = deployment.service
+        try store.setCurrentVersion(target.version, instances: target.count, of: service)
+        if reverting {
+            let text = "\(failure ?? "failed"); reverted to \(target.version)"
+            try store.updateDeployment(deployment.id, state: "failed", reason: text)
+            try store.record("deployment.reverted", service: service, "deployment \(deployment.id): \(text)")
+        } else {
+            try store.updateDeployment(deployment.id, state: "succeeded", reason: nil)
+            try store.record("deployment.succeeded", service: service, "deployment \(deployment.id): \(target.count) instances of \(target.version)")
+        }
+        logger.info("deployment finished", metadata: ["deployment": "\(deployment.id)", "version": "\(target.version)", "reverted": "\(reverting)"])
+    }
+
+    /// Keeps the newest `keepReleases` releases and the current one; removes the rest, with their units.
+    func collectGarbage(_ service: ServiceName) async throws {
+        guard let current = try store.service(service)?.currentVersion else { return }
+        let releases = try store.releases(of: service)
+        let keep = Set(releases.suffix(configuration.keepReleases).map(\.version)).union([current])
+        let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
+        let inUse = Set(loaded.filter { $0.activeState != "inactive" }.compactMap { UnitNames.parseInstance($0.name)?.version })
+        var removed: [ReleaseVersion] = []
+        for release in releases where !keep.contains(release.version) && !inUse.contains(release.version) {
+            units.removeTemplate(service, release.version)
+            files.removeRelease(service, release.version)
+            try store.deleteRelease(service, release.version)
+            removed.append(release.version)
+        }
+        guard !removed.isEmpty else { return }
+        try await systemd.reload()
+        try store.record("release.removed", service: service, "removed old releases \(removed.map(\.rawValue).joined(separator: ", ")) (keeping \(configuration.keepReleases) and the current)")
+    }
+}
+
+/// Runs `body`, giving up (by cancelling it) after `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw CancellationError()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

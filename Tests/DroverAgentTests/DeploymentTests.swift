@@ -1,0 +1,185 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverTestbed
+import Foundation
+import Synchronization
+import Testing
+
+/// Rolling deploys through the real agent and a real manager.
+@Suite(.userManager, .timeLimit(.minutes(5)))
+struct DeploymentTests {
+    static let fixture = AgentLifecycleTests.fixture
+    static let strategy = #""strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.2, "deadlineSeconds": 5}"#
+
+    static func spec(_ arguments: [String] = [], health: Bool = true) -> String {
+        let args = arguments.map { "\"\($0)\"" }.joined(separator: ", ")
+        return #"{"binary": "web", "type": "notify", "arguments": [\#(args)]\#(health ? #", "health": {"path": "/healthz"}"# : "")}"#
+    }
+
+    /// An agent with `service` at v1, 4 instances running.
+    func agentWithV1(_ bed: Bed, _ service: String, extraConfig: String = "") async throws -> (AgentProcess, [InstanceInfo]) {
+        let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"\n" + extraConfig)
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec()).status == .created)
+        let instances = try await agent.scale(service, to: 4).decode([InstanceInfo].self)
+        #expect(instances.count == 4)
+        return (agent, instances)
+    }
+
+    @Test func aGoodRollingDeployReplacesEveryInstanceWithoutDroppingBelowTheCount() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("roll")
+        let (agent, before) = try await agentWithV1(bed, service)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec()).status == .created)
+
+        let started = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#)
+        #expect(started.status == .accepted, "\(started.text)")
+        let deployment = try started.decode(DeploymentInfo.self)
+        #expect(deployment.state == "running")
+        #expect(deployment.fromVersion?.rawValue == "1")
+
+        // Sample the service while it rolls: never fewer than 4 active, never more than 5.
+        let fewest = Mutex(Int.max), most = Mutex(0)
+        async let sampling: Void = {
+            while (try? await agent.request(.GET, "/v1/deployments/\(deployment.id)").decode(DeploymentInfo.self).isFinished) == false {
+                let active = ((try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)) ?? [])
+                    .filter { $0.activeState == "active" }.count
+                fewest.withLock { $0 = min($0, active) }
+                most.withLock { $0 = max($0, active) }
+            }
+        }()
+        let done = try await agent.finished(deployment)
+        await sampling
+        #expect(done.state == "succeeded", "\(done.reason ?? "")")
+        #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 serving")
+        #expect(most.withLock { $0 } <= 5, "never more than count + maxSurge")
+
+        let after = try await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self)
+        #expect(after.currentVersion?.rawValue == "2")
+        #expect(after.desiredInstances == 4)
+        #expect(after.instances.count == 4 && after.instances.allSatisfy { $0.version.rawValue == "2" && $0.activeState == "active" })
+        #expect(Set(after.instances.compactMap(\.mainPID)).isDisjoint(with: before.compactMap(\.mainPID)))
+        let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+        #expect(events.filter { $0.kind == "deployment.step" }.count >= 4, "every step was recorded")
+        #expect(events.last?.kind == "deployment.succeeded")
+        await agent.stop()
+    }
+
+    struct Failure: Sendable, CustomTestStringConvertible {
+        let name: String
+        let arguments: [String]
+        let restart: Bool
+        let expected: String
+        var testDescription: String { name }
+    }
+
+    @Test(arguments: [
+        Failure(name: "fails at start", arguments: ["--print", "cannot open the database", "--exit-code", "3"], restart: false, expected: "cannot open the database"),
+        Failure(name: "exits after a while", arguments: ["--exit-after", "0.1"], restart: false, expected: "exited with status 1"),
+        Failure(name: "never becomes ready", arguments: ["--never-ready"], restart: false, expected: "was not healthy"),
+        Failure(name: "turns unhealthy", arguments: ["--unhealthy-after", "0.1"], restart: false, expected: "health check /healthz"),
+        Failure(name: "crash-loops", arguments: ["--exit-after", "0.05"], restart: true, expected: "restart"),
+    ])
+    func aBadReleaseIsRevertedWithTheReason(_ failure: Failure) async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("bad")
+        let (agent, before) = try await agentWithV1(bed, service)
+        var spec = Self.spec(failure.arguments)
+        if failure.restart { spec = spec.replacingOccurrences(of: #""binary""#, with: #""restart": {"mode": "always", "delaySeconds": 0, "burst": 50, "intervalSeconds": 60}, "binary""#) }
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec).status == .created)
+
+        let deployment = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
+        let done = try await agent.finished(deployment)
+        #expect(done.state == "failed")
+        let reason = done.reason ?? ""
+        #expect(reason.contains(failure.expected), "\(failure.name): \(reason)")
+        #expect(reason.contains("reverted to 1"), "\(reason)")
+
+        let after = try await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self)
+        #expect(after.currentVersion?.rawValue == "1")
+        #expect(after.instances.map(\.version.rawValue) == ["1", "1", "1", "1"], "\(after.instances.map(\.unit))")
+        #expect(after.instances.map(\.mainPID) == before.map(\.mainPID), "v1 was never touched (maxUnavailable 0)")
+        await agent.stop()
+    }
+
+    @Test func rollbackGoesToThePreviousOrANamedRelease() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("back")
+        let (agent, _) = try await agentWithV1(bed, service)
+        for version in ["2", "3"] {
+            #expect(try await agent.upload(service, version, artifact: Self.fixture, spec: Self.spec()).status == .created)
+            let deployment = try await agent.deploy(service, #"{"version": "\#(version)", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
+            #expect(try await agent.finished(deployment).state == "succeeded")
+        }
+        let back = try await agent.request(.POST, "/v1/services/\(service)/rollback")
+        #expect(back.status == .accepted, "\(back.text)")
+        let toTwo = try await agent.finished(try back.decode(DeploymentInfo.self))
+        #expect(toTwo.state == "succeeded" && toTwo.toVersion.rawValue == "2")
+
+        let named = try await agent.request(.POST, "/v1/services/\(service)/rollback", body: Data(#"{"to": "1"}"#.utf8))
+        let toOne = try await agent.finished(try named.decode(DeploymentInfo.self))
+        #expect(toOne.state == "succeeded" && toOne.toVersion.rawValue == "1")
+        let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(instances.count == 4 && instances.allSatisfy { $0.version.rawValue == "1" })
+
+        let unknown = try await agent.request(.POST, "/v1/services/\(service)/rollback", body: Data(#"{"to": "9"}"#.utf8))
+        #expect(unknown.status == .notFound)
+        #expect(unknown.errorCode == "unknown_release")
+        await agent.stop()
+    }
+
+    @Test func aSecondDeployWhileOneRunsIsRefusedNamingIt() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("busy")
+        let (agent, _) = try await agentWithV1(bed, service)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec(["--start-delay", "1"])).status == .created)
+        let first = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy.replacingOccurrences(of: "\"deadlineSeconds\": 5", with: "\"deadlineSeconds\": 20"))}"#)
+            .decode(DeploymentInfo.self)
+        let second = try await agent.deploy(service, #"{"version": "1"}"#)
+        #expect(second.status == .conflict)
+        #expect(second.errorCode == "deployment_running")
+        #expect(second.text.contains(first.id))
+        let scale = try await agent.scale(service, to: 2)
+        #expect(scale.status == .conflict, "no scaling under a running deployment")
+        #expect(try await agent.finished(first).state == "succeeded")
+        await agent.stop()
+    }
+
+    @Test func twoServicesDeployAtOnceWithoutTouchingAThird() async throws {
+        let bed = try Bed.require()
+        let (agent, _) = try await agentWithV1(bed, uniqueService("bystander"))
+        let bystander = try await agent.request(.GET, "/v1/services").decode([ServiceInfo].self)[0]
+        let services = [uniqueService("one"), uniqueService("two")]
+        for service in services {
+            #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec()).status == .created)
+            #expect(try await agent.scale(service, to: 2).status == .ok)
+            #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec()).status == .created)
+        }
+        let deployments = try await withThrowingTaskGroup(of: DeploymentInfo.self) { group in
+            for service in services {
+                group.addTask { try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#).decode(DeploymentInfo.self) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for deployment in deployments { #expect(try await agent.finished(deployment).state == "succeeded") }
+        let after = try await agent.request(.GET, "/v1/services/\(bystander.name)/instances").decode([InstanceInfo].self)
+        #expect(after.map(\.mainPID) == bystander.instances.map(\.mainPID), "the third service was not touched")
+        await agent.stop()
+    }
+
+    @Test func oldReleasesBeyondTheRetentionAreRemovedWithTheirUnits() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("gc")
+        let (agent, _) = try await agentWithV1(bed, service, extraConfig: "keep_releases = 2")
+        for version in ["2", "3", "4"] {
+            #expect(try await agent.upload(service, version, artifact: Self.fixture, spec: Self.spec()).status == .created)
+        }
+        let deployment = try await agent.deploy(service, #"{"version": "4", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
+        #expect(try await agent.finished(deployment).state == "succeeded")
+        let releases = try await agent.request(.GET, "/v1/services/\(service)/releases").decode([ReleaseInfo].self)
+        #expect(releases.map(\.version.rawValue) == ["3", "4"])
+        let units = try FileManager.default.contentsOfDirectory(atPath: bed.manager.unitDirectory).filter { $0.hasPrefix("drover-\(service)_") }
+        #expect(Set(units) == ["drover-\(service)_3@.service", "drover-\(service)_4@.service"])
+        #expect(!FileManager.default.fileExists(atPath: agent.stateDirectory + "/services/\(service)/releases/1"))
+        await agent.stop()
+    }
+}
