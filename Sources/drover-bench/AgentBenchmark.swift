@@ -42,6 +42,7 @@ struct AgentBenchmark: AsyncParsableCommand {
                 environment: ["PATH": "/usr/bin:/bin", "HOME": work, "LOG_LEVEL": "warning"], output: work + "/agent.log"
             )
             agent = process
+            try manager.adopt(process.pid)
             try await measure(agent: process, port: port, work: work)
         } catch {
             if let agent { kill(agent.pid, SIGTERM); _ = await agent.wait() }

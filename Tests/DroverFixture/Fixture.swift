@@ -22,7 +22,16 @@ import ServiceLifecycle
 /// On SIGTERM it stops accepting, finishes the requests in hand, and exits.
 @main
 struct Fixture {
-    static func main() async throws {
+    static func main() async {
+        do {
+            try await run()
+        } catch {
+            FileHandle.standardError.write(Data("drover-fixture: \(error)\n".utf8))
+            exit(2)
+        }
+    }
+
+    static func run() async throws {
         let options = try Options(CommandLine.arguments.dropFirst())
         // Unbuffered writes: each line reaches the journal at once, even if we exit next.
         for line in options.lines { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

@@ -50,4 +50,15 @@ struct TestbedTests {
         #expect(!roots.contains(manager.cgroupName), "its cgroup is removed")
         #expect(!FileManager.default.fileExists(atPath: manager.root), "its directory is removed")
     }
+
+    @Test func shutdownEndsProcessesTheTestAdopted() async throws {
+        let manager = try await ThrowawayUserManager.boot(journal: false)
+        let stray = try ChildProcess.spawn("/bin/sleep", ["1000"])
+        try manager.adopt(stray.pid)
+        #expect(stray.isRunning)
+        await manager.shutdown()
+        #expect(await stray.wait() == 128 + SIGKILL, "an adopted process does not outlive the manager")
+        let roots = try FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/unified")
+        #expect(!roots.contains { $0.hasPrefix(manager.cgroupName) }, "the adoption cgroup is removed too")
+    }
 }

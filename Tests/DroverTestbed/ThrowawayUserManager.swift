@@ -28,6 +28,10 @@ public final class ThrowawayUserManager: Sendable {
     public let cgroupName: String
 
     private let cgroups: CgroupTree
+    /// Processes the test started outside the manager (an agent under test), kept here so
+    /// that `shutdown()` (or the stale sweep, if the test process dies) ends them too.
+    private let adopted: CgroupTree
+    private let hasAdopted = Mutex(false)
     private let process: ChildProcess
     private let isShutDown = Mutex(false)
 
@@ -126,7 +130,21 @@ public final class ThrowawayUserManager: Sendable {
         self.pid = pid
         self.cgroupName = cgroupName
         self.cgroups = cgroups
+        self.adopted = (try? CgroupTree.named(cgroupName + "-adopted")) ?? cgroups
         self.process = process
+    }
+
+    /// Moves `pid` into this manager's keeping: it is SIGKILLed at `shutdown()` if still there.
+    public func adopt(_ pid: Int32) throws {
+        try hasAdopted.withLock { created in
+            if !created {
+                try adopted.create()
+                created = true
+            }
+            for procs in adopted.procsFiles {
+                try "\(pid)".write(toFile: procs, atomically: false, encoding: .utf8)
+            }
+        }
     }
 
     /// What the manager printed (its own log; units log to the journal).
@@ -154,6 +172,12 @@ public final class ThrowawayUserManager: Sendable {
                 cgroups.killAll()
                 await waitUntil(timeout: .seconds(5)) { !process.isRunning }
             }
+        }
+        if hasAdopted.withLock({ $0 }) {
+            let adopted = self.adopted
+            adopted.killAll()
+            await waitUntil(timeout: .seconds(5)) { !adopted.isPopulated }
+            try? adopted.remove()
         }
         let cgroups = self.cgroups
         if cgroups.isPopulated {

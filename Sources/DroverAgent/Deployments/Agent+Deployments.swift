@@ -101,8 +101,7 @@ extension Agent {
                 case .wait:
                     try await Task.sleep(for: configuration.rolloutPollInterval)
                 case .complete:
-                    try finish(deployment, reverting: reverting, failure: failure, target: target)
-                    if !reverting { try await collectGarbage(service) }
+                    try await finish(deployment, reverting: reverting, failure: failure, target: target)
                     await activeDeployments.end(deployment)
                     return
                 case .failed(let reason):
@@ -143,6 +142,9 @@ extension Agent {
             }
             try await group.waitForAll()
         }
+        for version in Set(actions.filter { $0.kind == .start }.map(\.version)) {
+            if let spec = try store.release(service, version)?.spec { try await ensureSocket(service, spec: spec) }
+        }
         for action in actions where action.kind == .start {
             observer.started(UnitNames.instance(service, action.version, slot: action.slot))
         }
@@ -158,9 +160,18 @@ extension Agent {
         }
     }
 
-    private func finish(_ deployment: DeploymentInfo, reverting: Bool, failure: String?, target: RolloutTarget) throws {
+    /// Records the outcome; after a success, old releases are collected first, so whoever sees
+    /// "succeeded" also sees the retention applied.
+    private func finish(_ deployment: DeploymentInfo, reverting: Bool, failure: String?, target: RolloutTarget) async throws {
         let service = deployment.service
         try store.setCurrentVersion(target.version, instances: target.count, of: service)
+        if !reverting {
+            do {
+                try await collectGarbage(service)
+            } catch {
+                logger.warning("could not remove old releases", metadata: ["service": "\(service)", "error": "\(error)"])
+            }
+        }
         if reverting {
             let text = "\(failure ?? "failed"); reverted to \(target.version)"
             try store.updateDeployment(deployment.id, state: "failed", reason: text)

@@ -45,6 +45,7 @@ extension Agent {
                 throw AgentError(.serviceUnavailable, "no_ports", error.description)
             }
             try self.files.writeSlotEnvironment(service, ports: ports)
+            if count > 0, let spec = try self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
 
             let failures = try await self.start(wanted, loaded: loaded)
             if !failures.isEmpty {
@@ -80,6 +81,14 @@ extension Agent {
         }
     }
 
+    /// For a service that `listen`s: its shared socket and the socket's holder must run before
+    /// any instance starts (instances inherit the socket; the holder keeps it from activating).
+    func ensureSocket(_ service: ServiceName, spec: ServiceSpec) async throws {
+        guard spec.listen != nil else { return }
+        try await systemd.startUnit(UnitNames.socket(service))
+        try await systemd.startUnit(UnitNames.socketHolder(service))
+    }
+
     private func state(of unit: String, in loaded: [UnitListEntry]) -> String {
         loaded.first { $0.name == unit }?.activeState ?? "inactive"
     }
@@ -98,6 +107,9 @@ extension Agent {
                     }
                 }
                 try await group.waitForAll()
+            }
+            for unit in [UnitNames.socketHolder(service), UnitNames.socket(service)] {
+                try? await self.systemd.stopUnit(unit)
             }
             for release in try self.store.releases(of: service) {
                 self.units.removeTemplate(service, release.version)

@@ -12,6 +12,8 @@ struct UnitFiles: Sendable {
     struct Rendered {
         let template: String
         let slice: String
+        /// The shared socket and its holder, for a service that `listen`s.
+        let socket: (socket: String, holder: String)?
         var templateSHA256: String { SHA256.hash(data: Data(template.utf8)).hex }
     }
 
@@ -20,7 +22,10 @@ struct UnitFiles: Sendable {
                                   releaseDirectory: files.releaseDirectory(service, version),
                                   slotDirectory: files.slotDirectory(service))
         return Rendered(template: try UnitRenderer.template(for: spec, in: context),
-                        slice: UnitRenderer.slice(for: spec, service: service))
+                        slice: UnitRenderer.slice(for: spec, service: service),
+                        socket: UnitRenderer.socket(for: spec, service: service).map {
+                            ($0, UnitRenderer.socketHolder(service: service, scope: scope))
+                        })
     }
 
     func templatePath(_ service: ServiceName, _ version: ReleaseVersion) -> String {
@@ -36,6 +41,10 @@ struct UnitFiles: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try AtomicFile.write(Data(rendered.template.utf8), to: templatePath(service, version))
         try AtomicFile.write(Data(rendered.slice.utf8), to: slicePath(service))
+        if let (socket, holder) = rendered.socket {
+            try AtomicFile.write(Data(socket.utf8), to: directory + "/" + UnitNames.socket(service))
+            try AtomicFile.write(Data(holder.utf8), to: directory + "/" + UnitNames.socketHolder(service))
+        }
     }
 
     /// The SHA-256 of a template on disk, or nil if it is missing.
@@ -49,5 +58,7 @@ struct UnitFiles: Sendable {
 
     func removeSlice(_ service: ServiceName) {
         unlink(slicePath(service))
+        unlink(directory + "/" + UnitNames.socket(service))
+        unlink(directory + "/" + UnitNames.socketHolder(service))
     }
 }

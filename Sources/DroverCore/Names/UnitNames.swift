@@ -39,6 +39,11 @@ public enum UnitNames {
         "\(prefix)\(service).socket"
     }
 
+    /// `drover-<service>-socket-holder.service`: the shared socket's placeholder service.
+    public static func socketHolder(_ service: ServiceName) -> String {
+        "\(prefix)\(service)-socket-holder.service"
+    }
+
     /// A glob matching every instance of every release of `service`, and nothing else.
     public static func instancePattern(_ service: ServiceName) -> String {
         "\(prefix)\(service)\(separator)*@*.service"

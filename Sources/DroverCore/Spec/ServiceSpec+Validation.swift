@@ -39,6 +39,15 @@ extension ServiceSpec {
                 throw SpecError(field: "health.timeoutSeconds", problem: "must be more than 0 and at most 60")
             }
         }
+        if let listen {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                  (1...65535).contains(port), colon > listen.startIndex,
+                  listen[..<colon].utf8.allSatisfy({ NamePattern.isLower($0) || NamePattern.isUpper($0) || NamePattern.isDigit($0)
+                      || [UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "-")].contains($0) })
+            else {
+                throw SpecError(field: "listen", problem: "must be ADDR:PORT, like 0.0.0.0:8080 or [::]:8080, not \"\(listen)\"")
+            }
+        }
         try Self.checkRange(restart.delaySeconds, 0...3_600, field: "restart.delaySeconds")
         try Self.checkRange(restart.burst, 1...1_000, field: "restart.burst")
         try Self.checkRange(restart.intervalSeconds, 1...86_400, field: "restart.intervalSeconds")

@@ -22,6 +22,9 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var restart: RestartPolicy
     /// An HTTP check on each instance's `PORT`: healthy while it answers 2xx.
     public var health: HealthCheck?
+    /// `ADDR:PORT` of a listening socket shared by every instance of every release
+    /// (`$LISTEN_FDS`), so a rollout hands traffic over without refusing a connection.
+    public var listen: String?
     public var resources: Resources
     /// Changes to the default sandbox, key by key: a directive name and its new value, or
     /// nil to drop the directive. Only sandbox directives may be named.
@@ -37,6 +40,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         watchdogSeconds: Int? = nil,
         restart: RestartPolicy = RestartPolicy(),
         health: HealthCheck? = nil,
+        listen: String? = nil,
         resources: Resources = Resources(),
         sandbox: [String: String?] = [:]
     ) {
@@ -49,6 +53,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.watchdogSeconds = watchdogSeconds
         self.restart = restart
         self.health = health
+        self.listen = listen
         self.resources = resources
         self.sandbox = sandbox
     }
@@ -123,6 +128,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         watchdogSeconds = try c.decodeIfPresent(Int.self, forKey: .watchdogSeconds)
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? defaults.restart
         health = try c.decodeIfPresent(HealthCheck.self, forKey: .health)
+        listen = try c.decodeIfPresent(String.self, forKey: .listen)
         resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? defaults.resources
         sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
     }

@@ -35,6 +35,7 @@ public enum UnitRenderer {
             lines.append("Environment=" + quote("\(key)=\(value)"))
         }
         lines.append("Slice=" + UnitNames.slice(context.service))
+        if spec.listen != nil { lines.append("Sockets=" + UnitNames.socket(context.service)) }
         lines.append("SyslogIdentifier=%n")
         lines.append("Restart=\(spec.restart.mode)")
         lines.append("RestartSec=\(spec.restart.delaySeconds)")
@@ -54,6 +55,26 @@ public enum UnitRenderer {
         var lines = [header, "# service=\(service)", "", "[Unit]", "Description=Drover service \(service)", "", "[Slice]"]
         if let cpu = spec.resources.serviceCPUPercent { lines.append("CPUQuota=\(cpu)%") }
         if let memory = spec.resources.serviceMemoryBytes { lines.append("MemoryMax=\(memory)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The service's shared listening socket. Its `Service=` is the holder unit, which the
+    /// agent keeps running: the socket then never activates anything, and while no instance
+    /// runs, connections wait in its backlog instead of being refused.
+    public static func socket(for spec: ServiceSpec, service: ServiceName) -> String? {
+        guard let listen = spec.listen else { return nil }
+        return [header, "# service=\(service)", "", "[Unit]", "Description=Drover service \(service): shared listening socket", "",
+                "[Socket]", "ListenStream=\(listen)", "Service=\(UnitNames.socketHolder(service))", "Backlog=4096", ""]
+            .joined(separator: "\n")
+    }
+
+    /// The socket's placeholder service: runs nothing but a sleep, never accepts.
+    public static func socketHolder(service: ServiceName, scope: Scope) -> String {
+        var lines = [header, "# service=\(service)", "", "[Unit]", "Description=Drover service \(service): holds the shared socket",
+                     "", "[Service]", "Type=exec", "ExecStart=/bin/sleep infinity", "Slice=" + UnitNames.slice(service)]
+        if scope == .system {
+            lines += ["DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateNetwork=yes", "NoNewPrivileges=yes"]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -31,7 +31,10 @@ final class AgentProcess: Sendable {
         let state = stateDirectory ?? manager.root + "/agent-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let block = portBlock.add(1, ordering: .relaxed).newValue
-        let low = 31000 + (Int(getpid()) % 50) * 600 + block * 40
+        // Each agent of a run has its own 40 ports, below Linux's ephemeral range (32768+) where
+        // clients' source ports would collide with instances' PORTs.
+        precondition(block < 300, "more agents than instance port ranges")
+        let low = 20000 + block * 40
         let range = low...(low + 39)
         let config = state + ".toml"
         try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -41,6 +44,7 @@ final class AgentProcess: Sendable {
             "--bus", manager.busAddress.address, "--config", config,
         ]
         let child = try spawn(arguments, state: state, port: port)
+        try manager.adopt(child.pid)
         let agent = AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range,
                                  token: "", child: child, arguments: arguments)
         try await agent.waitUntilHealthy()
@@ -104,6 +108,7 @@ final class AgentProcess: Sendable {
     /// Starts the agent again on the same state, port and configuration.
     func restart() async throws {
         let process = try Self.spawn(arguments, state: stateDirectory, port: port)
+        try manager.adopt(process.pid)
         child.withLock { $0 = process }
         try await waitUntilHealthy()
     }
