@@ -29,47 +29,21 @@ struct AgentBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let manager = try await ThrowawayUserManager.boot(journal: false)
-        let work = manager.root + "/bench"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        var agent: ChildProcess?
-        do {
-            let port = try freeLoopbackPort()
-            let process = try ChildProcess.spawn(
-                builtExecutable("drover-agent"),
-                ["--user", "--listen", "127.0.0.1:\(port)", "--state-dir", work + "/state", "--unit-dir", manager.unitDirectory,
-                 "--bus", manager.busAddress.address],
-                environment: ["PATH": "/usr/bin:/bin", "HOME": work, "LOG_LEVEL": "warning"], output: work + "/agent.log"
-            )
-            agent = process
-            try manager.adopt(process.pid)
-            try await measure(agent: process, port: port, work: work)
-        } catch {
-            if let agent { kill(agent.pid, SIGTERM); _ = await agent.wait() }
-            await manager.shutdown()
-            throw error
-        }
-        if let agent { kill(agent.pid, SIGTERM); _ = await agent.wait() }
-        await manager.shutdown()
+        try await BenchAgent.with { agent in try await measure(agent) }
     }
 
-    private func measure(agent: ChildProcess, port: Int, work: String) async throws {
-        let base = "http://127.0.0.1:\(port)"
-        let up = await waitUntil(timeout: .seconds(30)) {
-            (try? await HTTPClient.shared.get(url: base + "/v1/health").get().status) == .ok
-        }
-        guard up else { throw ValidationError("the agent did not come up; see \(work)/agent.log") }
-        let token = try String(contentsOfFile: work + "/state/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let idleRSS = rss(of: agent.pid)
+    private func measure(_ agent: BenchAgent) async throws {
+        let idleRSS = rss(of: agent.process.pid)
 
         // A large artifact of random bytes (incompressible, like a real binary).
+        let work = agent.work
         let artifact = work + "/artifact.bin"
         let digest = try writeRandomFile(artifact, megabytes: megabytes)
         let clock = ContinuousClock()
         var upload: [Duration] = [], copy: [Duration] = [], copySync: [Duration] = []
         for round in 1...rounds {
             upload.append(try await clock.measure {
-                try await uploadFile(artifact, digest: digest, to: base + "/v1/services/bench/releases/big-\(round)", token: token)
+                try await uploadFile(artifact, digest: digest, to: agent.base + "/v1/services/bench/releases/big-\(round)", token: agent.token)
             })
             copy.append(try await clock.measure { try await run("/bin/cp", [artifact, work + "/copy-\(round)"]) })
             copySync.append(try await clock.measure {
@@ -82,9 +56,9 @@ struct AgentBenchmark: AsyncParsableCommand {
         // Many small releases, then the agent's memory again.
         let small = Data("#!/bin/sh\nexec sleep infinity\n".utf8)
         for index in 1...releases {
-            try await uploadData(small, to: base + "/v1/services/many/releases/v\(index)", token: token)
+            try await agent.upload(small, service: "many", version: "v\(index)")
         }
-        let loadedRSS = rss(of: agent.pid)
+        let loadedRSS = rss(of: agent.process.pid)
 
         print("drover-bench agent — \(ProcessInfo.processInfo.activeProcessorCount) CPUs, release build, throwaway systemd user manager\n")
         print("Upload of a \(megabytes) MB artifact (\(rounds) rounds; median)")
@@ -106,17 +80,6 @@ struct AgentBenchmark: AsyncParsableCommand {
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
         request.body = .stream(FileChunks(path: path), length: .known(Int64(size)))
         let response = try await HTTPClient.shared.execute(request, timeout: .minutes(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        guard response.status == .created else { throw ValidationError("upload failed: \(response.status) \(String(buffer: body))") }
-    }
-
-    private func uploadData(_ data: Data, to url: String, token: String) async throws {
-        var request = HTTPClientRequest(url: url)
-        request.method = .PUT
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Content-Digest", value: "sha-256=:\(Data(SHA256.hash(data: data)).base64EncodedString()):")
-        request.body = .bytes(ByteBuffer(bytes: data))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .created else { throw ValidationError("upload failed: \(response.status) \(String(buffer: body))") }
     }

@@ -189,4 +189,42 @@ struct DeploymentTests {
         #expect(!FileManager.default.fileExists(atPath: agent.stateDirectory + "/services/\(service)/releases/1"))
         await agent.stop()
     }
+
+    @Test func anAgentKilledMidRolloutResumesItAndTheServiceNeverDropsBelowItsCount() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("crash")
+        let (agent, _) = try await agentWithV1(bed, service)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec(["--start-delay", "0.4"])).status == .created)
+        let deployment = try await agent.deploy(service, #"{"version": "2", "strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.3, "deadlineSeconds": 20}}"#)
+            .decode(DeploymentInfo.self)
+
+        // Watch systemd itself (the agent will be dead for a while): active instances of the service.
+        let stop = Mutex(false), fewest = Mutex(Int.max)
+        async let sampling: Void = {
+            while !stop.withLock({ $0 }) {
+                let active = (try? await bed.systemd.listUnits(matching: ["drover-\(service)_*@*.service"], states: ["active"]))?.count
+                if let active { fewest.withLock { $0 = min($0, active) } }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }()
+
+        // Kill it once the rollout is under way (a step taken, v2 instances started).
+        let underWay = await waitUntil(timeout: .seconds(20)) {
+            let events = (try? await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)) ?? []
+            return events.filter { $0.kind == "deployment.step" }.count >= 2
+        }
+        #expect(underWay)
+        await agent.crash()
+        try await agent.restart()
+
+        let done = try await agent.finished(deployment)
+        stop.withLock { $0 = true }
+        await sampling
+        #expect(["succeeded", "failed"].contains(done.state), "it completes, or reverts: \(done.state) \(done.reason ?? "")")
+        let after = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(after.count == 4 && Set(after.map(\.version)).count == 1, "\(after.map(\.unit))")
+        #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 instances active, even while the agent was down")
+        #expect(agent.log.contains("resuming a deployment"), "the restarted agent says it resumed")
+        await agent.stop()
+    }
 }
