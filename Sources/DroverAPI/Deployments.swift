@@ -50,7 +50,12 @@ public struct DeploymentRequest: Codable, Sendable, Equatable {
 public struct RollbackRequest: Codable, Sendable, Equatable {
     /// The retained release to go back to; default: the one before the current.
     public var to: ReleaseVersion?
-    public init(to: ReleaseVersion? = nil) { self.to = to }
+    /// How carefully; default: as for any deployment.
+    public var strategy: DeploymentStrategy?
+    public init(to: ReleaseVersion? = nil, strategy: DeploymentStrategy? = nil) {
+        self.to = to
+        self.strategy = strategy
+    }
 }
 
 /// A deployment and where it stands.

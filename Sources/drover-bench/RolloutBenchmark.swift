@@ -43,7 +43,7 @@ struct RolloutBenchmark: AsyncParsableCommand {
             try await agent.awaitDeployment(started)
         }
         let rollback = try await clock.measure {
-            let started = try await agent.call(.POST, "/v1/services/web/rollback", expect: .accepted)
+            let started = try await agent.call(.POST, "/v1/services/web/rollback", body: .init(string: "{\(strategy)}"), expect: .accepted)
             try await agent.awaitDeployment(started)
         }
 

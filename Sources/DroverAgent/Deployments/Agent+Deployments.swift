@@ -42,7 +42,7 @@ extension Agent {
 
     /// A deployment back to the release before the current one (or to `to`), with the same
     /// rollout machinery. The release is on disk already: no upload, nothing to verify again.
-    public func rollback(_ service: ServiceName, to version: ReleaseVersion?) async throws -> DeploymentInfo {
+    public func rollback(_ service: ServiceName, to version: ReleaseVersion?, strategy: DeploymentStrategy? = nil) async throws -> DeploymentInfo {
         let record = try existing(service)
         let releases = try store.releases(of: service)
         let target: ReleaseVersion
@@ -58,7 +58,7 @@ extension Agent {
             }
             target = releases[currentIndex - 1].version
         }
-        return try await deploy(service, DeploymentRequest(version: target, instances: max(record.desiredInstances, 1)))
+        return try await deploy(service, DeploymentRequest(version: target, instances: max(record.desiredInstances, 1), strategy: strategy))
     }
 
     public func deployment(_ id: String) throws -> DeploymentInfo {

@@ -51,8 +51,13 @@ struct ServicesController<Context: RequestContext> {
         group.post("services/:service/rollback") { request, context in
             let service = try serviceName(context)
             let body = try await request.body.collect(upTo: 1 << 20)
-            let rollback = body.readableBytes == 0 ? RollbackRequest() : try JSONDecoder.droverAPI.decode(RollbackRequest.self, from: Data(buffer: body))
-            return try json(try await agent.rollback(service, to: rollback.to), status: .accepted)
+            let rollback: RollbackRequest
+            do {
+                rollback = body.readableBytes == 0 ? RollbackRequest() : try JSONDecoder.droverAPI.decode(RollbackRequest.self, from: Data(buffer: body))
+            } catch {
+                throw AgentError.badRequest("invalid_body", "the JSON body is not valid: \(DecodingErrorText(error))")
+            }
+            return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
         }
         group.get("deployments/:id") { _, context in
             try json(try agent.deployment(context.parameters.get("id") ?? ""))
