@@ -26,12 +26,19 @@ import Testing
         var instances = healthy(v1, 1...4)
         instances.append(RolloutInstance(slot: 5, version: v2, startedAt: .seconds(10), condition: .healthy(since: .seconds(10.5))))
         #expect(RolloutPlanner.next(instances: instances, target: target(), now: .seconds(11)).isWait)
-        #expect(kinds(RolloutPlanner.next(instances: instances, target: target(), now: .seconds(11.5))) == ["stop 1@4", "start 2@4"])
+        #expect(kinds(RolloutPlanner.next(instances: instances, target: target(), now: .seconds(11.5))) == ["stop 1@4", "start 2@6"])
     }
 
     @Test func unavailableOneSurgeZeroStopsBeforeStarting() {
         let decision = RolloutPlanner.next(instances: healthy(v1, 1...4), target: target(surge: 0, unavailable: 1), now: .seconds(10))
-        #expect(kinds(decision) == ["stop 1@4", "start 2@4"])
+        #expect(kinds(decision) == ["stop 1@4", "start 2@5"], "never in the slot this batch vacates")
+    }
+
+    @Test func aVacatedSlotIsReusedByALaterBatch() {
+        var instances = healthy(v1, 1...3)
+        instances.append(RolloutInstance(slot: 5, version: v2, startedAt: .zero, condition: .healthy(since: .zero)))
+        #expect(kinds(RolloutPlanner.next(instances: instances, target: target(surge: 0, unavailable: 1), now: .seconds(10)))
+            == ["stop 1@3", "start 2@4"])
     }
 
     @Test func aFirstDeployStartsEverythingAtOnce() {
@@ -63,7 +70,7 @@ import Testing
     @Test func failedOldInstancesAreStoppedWithoutCountingAsCapacity() {
         var instances = healthy(v1, 1...3)
         instances.append(RolloutInstance(slot: 4, version: v1, startedAt: .zero, condition: .failed(reason: "crashed")))
-        #expect(kinds(RolloutPlanner.next(instances: instances, target: target(), now: .seconds(10))) == ["stop 1@4", "start 2@4", "start 2@5"])
+        #expect(kinds(RolloutPlanner.next(instances: instances, target: target(), now: .seconds(10))) == ["stop 1@4", "start 2@5", "start 2@6"])
     }
 
     @Test func shrinkingStopsTheHighestSlots() {

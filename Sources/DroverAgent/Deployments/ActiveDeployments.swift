@@ -5,6 +5,17 @@ import DroverCore
 actor ActiveDeployments {
     private var running: [ServiceName: String] = [:]
     private var superseded: Set<String> = []
+    /// Rollout tasks still executing, per service (a superseded one until it has stopped).
+    private var executing: [ServiceName: Set<String>] = [:]
+
+    func enter(_ deployment: DeploymentInfo) { executing[deployment.service, default: []].insert(deployment.id) }
+
+    func leave(_ deployment: DeploymentInfo) { executing[deployment.service]?.remove(deployment.id) }
+
+    /// Whether another rollout of the same service is still executing.
+    func othersExecuting(_ deployment: DeploymentInfo) -> Bool {
+        !(executing[deployment.service] ?? []).subtracting([deployment.id]).isEmpty
+    }
 
     func current(of service: ServiceName) -> String? { running[service] }
 

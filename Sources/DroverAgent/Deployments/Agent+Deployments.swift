@@ -76,9 +76,29 @@ extension Agent {
 
     // MARK: The rollout loop
 
+    /// Runs one deployment: only once no other rollout of the service is executing, and
+    /// stopped (with its pending waits cancelled) as soon as a newer one supersedes it.
+    func execute(_ deployment: DeploymentInfo) async {
+        await activeDeployments.enter(deployment)
+        while await activeDeployments.othersExecuting(deployment), !Task.isCancelled {
+            try? await Task.sleep(for: configuration.rolloutPollInterval)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.roll(deployment) }
+            group.addTask {
+                while !Task.isCancelled, await !self.activeDeployments.isSuperseded(deployment.id) {
+                    try? await Task.sleep(for: self.configuration.rolloutPollInterval)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await activeDeployments.leave(deployment)
+    }
+
     /// Drives one deployment to its end: observe, plan, record, act, until complete or failed;
     /// on failure, revert to the previous release with the same machinery.
-    func execute(_ deployment: DeploymentInfo) async {
+    private func roll(_ deployment: DeploymentInfo) async {
         let service = deployment.service
         var reverting = deployment.state == "reverting"
         var failure = deployment.reason

@@ -55,7 +55,9 @@ public enum RolloutPlanner {
         let running = remaining.filter { !$0.isFailed }.count
         let room = target.count + target.maxSurge - running
         let keptNew = remaining.filter { $0.version == target.version }.count
-        var used = Set(remaining.map(\.slot))
+        // Not in a slot vacated by this very batch: its port may still be held for a moment by
+        // the process being stopped. A later batch reuses it.
+        var used = Set(instances.map(\.slot))
         var starts: [RolloutAction] = []
         for _ in 0..<max(0, min(room, target.count - keptNew)) {
             let slot = (1...).first { !used.contains($0) }!
