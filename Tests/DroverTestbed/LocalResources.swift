@@ -1,19 +1,30 @@
 import Foundation
+import Synchronization
 
-/// A loopback TCP port nobody listens on right now (bound, read back, released).
+private let nextPort = Atomic<Int>(0)
+
+/// A loopback TCP port nobody uses right now, from 15000–19999: below Linux's ephemeral range
+/// (32768+), where a client's source port could take it between this check and its use, and
+/// below the 20000+ ports agents hand to instances.
 public func freeLoopbackPort() throws -> Int {
+    for _ in 0..<5000 {
+        let port = 15000 + (Int(getpid()) * 7 + nextPort.add(1, ordering: .relaxed).newValue) % 5000
+        if isFree(port) { return port }
+    }
+    throw TestbedError("no free loopback port in 15000-19999")
+}
+
+private func isFree(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestbedError("socket: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard ok else { throw TestbedError("cannot find a free loopback port: \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// An executable of this package (`drover-agent`, `drover-fixture`), built in the same
