@@ -6,10 +6,13 @@ public struct HealthResponse: Codable, Sendable, Equatable {
     public var status: String
     public var version: String
     public var scope: Scope
-    public init(status: String, version: String, scope: Scope) {
+    /// Where instances' memory figures come from on this host (systemd, cgroup v2, or VmRSS).
+    public var metricsSource: String?
+    public init(status: String, version: String, scope: Scope, metricsSource: String? = nil) {
         self.status = status
         self.version = version
         self.scope = scope
+        self.metricsSource = metricsSource
     }
 }
 

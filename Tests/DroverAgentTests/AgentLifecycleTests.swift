@@ -32,6 +32,10 @@ struct AgentLifecycleTests {
         #expect(instances.allSatisfy { $0.activeState == "active" && $0.version.rawValue == "1.0" })
         let ports = instances.compactMap(\.port)
         #expect(Set(ports).count == 3, "each instance has its own PORT")
+        #expect(instances.allSatisfy { ($0.memoryBytes ?? 0) > 1 << 20 && ($0.cpuNanoseconds ?? 0) > 0 },
+                "memory and CPU are reported, from systemd or the cgroup files: \(instances.map { ($0.memoryBytes, $0.cpuNanoseconds) })")
+        let health = try await agent.request(.GET, "/v1/health", authorized: false).decode(HealthResponse.self)
+        #expect(health.metricsSource?.isEmpty == false)
         #expect(ports.allSatisfy { agent.portRange.contains($0) })
 
         for instance in instances {

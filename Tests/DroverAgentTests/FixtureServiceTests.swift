@@ -97,4 +97,26 @@ struct FixtureServiceTests {
         #expect(instances == ["instance=1", "instance=2"], "both instances accept on the one socket")
         for unit in ["\(base)@1.service", "\(base)@2.service", "\(base).socket"] { try await bed.systemd.stopUnit(unit) }
     }
+
+    @Test func theCgroupReaderSeesCPUAndMemoryMove() async throws {
+        let bed = try Bed.require()
+        let port = try freeLoopbackPort(), name = uniqueService("usage") + ".service"
+        try bed.manager.installUnit(name, contents: unit("", port: port))
+        try await bed.systemd.reload()
+        try await bed.systemd.startUnit(name)
+        let reader = CgroupReader.detect()
+        let group = try #require(try await bed.systemd.status(of: name).controlGroup)
+
+        let before = reader.usage(of: group)
+        let cpuBefore = try #require(before.cpuMicroseconds, "cpu.stat is readable here")
+        let memoryBefore = try #require(before.memoryBytes)
+        #expect(try await get(port, "/burn?ms=300").0 == 200)
+        #expect(try await get(port, "/hold?mb=64").0 == 200)
+        let after = reader.usage(of: group)
+        #expect(try #require(after.cpuMicroseconds) - cpuBefore >= 250_000, "300 ms of burning shows in cpu.stat")
+        #expect(try #require(after.memoryBytes) - memoryBefore >= 60 << 20, "64 MB held shows in memory")
+        #expect(after.cpuPressure != nil && after.memoryPressure != nil, "PSI files are read")
+        #expect(reader.usage(of: "/no/such/group") == CgroupUsage(), "a missing cgroup reads as unknown, not zero")
+        try await bed.systemd.stopUnit(name)
+    }
 }

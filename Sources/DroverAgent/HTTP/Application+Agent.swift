@@ -15,7 +15,8 @@ public func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.get("/v1/health") { _, _ in
-        try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope))
+        try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
+                                metricsSource: agent.cgroups.memorySource))
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
     ServicesController(agent: agent).addRoutes(to: api)

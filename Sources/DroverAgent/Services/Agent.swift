@@ -23,6 +23,8 @@ public final class Agent: Sendable {
     /// The deployment running for each service, and those told to stop.
     let activeDeployments = ActiveDeployments()
     let journal: JournalReader
+    /// Where CPU and memory come from when systemd does not report them (hybrid hierarchies).
+    public let cgroups = CgroupReader.detect()
 
     /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
     /// release has its unit. Running instances are left alone.
@@ -108,10 +110,12 @@ public final class Agent: Sendable {
         for unit in loaded {
             guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
             guard let status = try? await systemd.status(of: unit.name), status.activeState != "inactive" else { continue }
+            let usage = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
             result.append(InstanceInfo(
                 unit: unit.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
                 activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
-                memoryBytes: status.memoryCurrent, cpuNanoseconds: status.cpuUsageNanoseconds,
+                memoryBytes: status.memoryCurrent ?? usage.memoryBytes,
+                cpuNanoseconds: status.cpuUsageNanoseconds ?? usage.cpuMicroseconds.map { $0 * 1000 },
                 restarts: status.restartCount, failure: status.isFailed ? Self.failure(of: status) : nil
             ))
         }
