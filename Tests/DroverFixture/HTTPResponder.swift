@@ -108,9 +108,10 @@ final class HTTPResponder: Service, Sendable {
             if let healthyUntil, ContinuousClock.now >= healthyUntil { return ("503 Service Unavailable", "unhealthy\n") }
             return ("200 OK", "ok\n")
         case "/burn":
-            let end = ContinuousClock.now + .milliseconds(number)
+            // N ms of CPU time (this thread's clock), however long that takes on a busy host.
+            let end = threadCPUTime() + Double(number) / 1000
             var x: UInt64 = 1
-            while ContinuousClock.now < end { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
+            while threadCPUTime() < end { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
             return ("200 OK", "burned \(number) ms (\(x % 2))\n")
         case "/hold":
             let block = [UInt8](repeating: 1, count: number << 20)
@@ -120,6 +121,13 @@ final class HTTPResponder: Service, Sendable {
             return ("200 OK", "drover-fixture \(identity)\n")
         }
     }
+}
+
+/// CPU time used by the calling thread, in seconds.
+private func threadCPUTime() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 extension [UInt8] {
