@@ -4,10 +4,12 @@ import Foundation
 import Testing
 
 @Suite struct AgentConfigurationTests {
-    func file(_ text: String) throws -> String {
+    /// Writes `text` to a temporary file for `body`, and removes it after.
+    func withFile<T>(_ text: String, _ body: (String) throws -> T) throws -> T {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("drover-agent-\(UUID().uuidString).toml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        defer { unlink(path) }
+        return try body(path)
     }
 
     @Test func defaultsFollowTheScope() {
@@ -24,14 +26,13 @@ import Testing
 
     @Test func aFileOverridesTheDefaults() throws {
         var configuration = AgentConfiguration.defaults(scope: .system, environment: [:])
-        let path = try file("""
+        try withFile("""
             listen = "0.0.0.0:8080"
             state_dir = "/srv/drover"
             max_upload_bytes = 1048576
             max_instances = 8
             port_range = "40000-40099"
-            """)
-        try configuration.apply(tomlFile: path)
+            """) { path in try configuration.apply(tomlFile: path) }
         #expect((configuration.host, configuration.port) == ("0.0.0.0", 8080))
         #expect(configuration.stateDirectory == "/srv/drover")
         #expect(configuration.maxUploadBytes == 1_048_576)
@@ -49,7 +50,9 @@ import Testing
     ])
     func badFilesSayWhatIsWrong(_ text: String, _ expected: String) throws {
         var configuration = AgentConfiguration.defaults(scope: .system, environment: [:])
-        let error = #expect(throws: ConfigurationError.self) { try configuration.apply(tomlFile: try file(text)) }
+        let error = try withFile(text) { path in
+            #expect(throws: ConfigurationError.self) { try configuration.apply(tomlFile: path) }
+        }
         #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
     }
 
