@@ -37,18 +37,30 @@ struct DeploymentTests {
         #expect(deployment.state == "running")
         #expect(deployment.fromVersion?.rawValue == "1")
 
+        // Follow it live, as an operator would; the stream ends when the deployment does.
+        async let followed = agent.request(.GET, "/v1/deployments/\(deployment.id)/events")
+
         // Sample the service while it rolls: never fewer than 4 active, never more than 5.
-        let fewest = Mutex(Int.max), most = Mutex(0)
+        let fewest = Mutex(Int.max), most = Mutex(0), samples = Mutex(0)
         async let sampling: Void = {
             while (try? await agent.request(.GET, "/v1/deployments/\(deployment.id)").decode(DeploymentInfo.self).isFinished) == false {
                 let active = ((try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)) ?? [])
                     .filter { $0.activeState == "active" }.count
                 fewest.withLock { $0 = min($0, active) }
                 most.withLock { $0 = max($0, active) }
+                samples.withLock { $0 += 1 }
             }
         }()
         let done = try await agent.finished(deployment)
         await sampling
+        #expect(samples.withLock { $0 } >= 3, "the sampler saw the rollout in progress")
+
+        let lines = try await followed.text.split(separator: "\n")
+        let streamed = lines.dropLast().compactMap { try? JSONDecoder.droverAPI.decode(EventInfo.self, from: Data($0.utf8)) }
+        #expect(streamed.filter { $0.kind == "deployment.step" }.count >= 4, "every step is in the stream")
+        #expect(streamed.last?.kind == "deployment.succeeded", "the outcome's event is not lost: \(streamed.map(\.kind))")
+        let final = try JSONDecoder.droverAPI.decode(DeploymentInfo.self, from: Data(try #require(lines.last).utf8))
+        #expect(final.state == "succeeded", "the stream ends with the finished deployment")
         #expect(done.state == "succeeded", "\(done.reason ?? "")")
         #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 serving")
         #expect(most.withLock { $0 } <= 5, "never more than count + maxSurge")
@@ -222,11 +234,14 @@ struct DeploymentTests {
             .decode(DeploymentInfo.self)
 
         // Watch systemd itself (the agent will be dead for a while): active instances of the service.
-        let stop = Mutex(false), fewest = Mutex(Int.max)
+        let stop = Mutex(false), fewest = Mutex(Int.max), samples = Mutex(0)
         async let sampling: Void = {
             while !stop.withLock({ $0 }) {
                 let active = (try? await bed.systemd.listUnits(matching: ["drover-\(service)_*@*.service"], states: ["active"]))?.count
-                if let active { fewest.withLock { $0 = min($0, active) } }
+                if let active {
+                    fewest.withLock { $0 = min($0, active) }
+                    samples.withLock { $0 += 1 }
+                }
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }()
@@ -246,6 +261,7 @@ struct DeploymentTests {
         #expect(["succeeded", "failed"].contains(done.state), "it completes, or reverts: \(done.state) \(done.reason ?? "")")
         let after = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(after.count == 4 && Set(after.map(\.version)).count == 1, "\(after.map(\.unit))")
+        #expect(samples.withLock { $0 } >= 10, "systemd was sampled throughout")
         #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 instances active, even while the agent was down")
         #expect(agent.log.contains("resuming a deployment"), "the restarted agent says it resumed")
         await agent.stop()

@@ -17,7 +17,10 @@ extension Agent {
                     throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
                 }
                 await self.activeDeployments.supersede(running, of: service)
-                try self.store.updateDeployment(running, state: "superseded", reason: "superseded by a deployment of \(request.version)")
+                if let superseded = try self.store.deployment(running) {
+                    try self.store.transition(superseded, to: "superseded", reason: "superseded by a deployment of \(request.version)",
+                                              event: "deployment.superseded", "superseded by a deployment of \(request.version)")
+                }
             }
             let strategy = request.strategy ?? DeploymentStrategy()
             let count = request.instances ?? max(record.desiredInstances, 1)
@@ -106,11 +109,17 @@ extension Agent {
                                  count: deployment.instances, strategy: deployment.strategy)
         let observer = InstanceObserver(service: service, systemd: systemd, journal: journal)
         do {
+            // Releases never change: their specs are read once, and again only if an instance of a
+            // version uploaded since shows up.
+            var specs = try specsOfReleases(service)
             while !Task.isCancelled {
                 if await activeDeployments.isSuperseded(deployment.id) { break }
-                let releases = try store.releases(of: service)
-                let specs = Dictionary(uniqueKeysWithValues: releases.map { ($0.version, $0.spec) })
-                let instances = try await observer.observe(specs: specs, ports: try store.allPorts(of: service), target: target.version)
+                let ports = try store.allPorts(of: service)
+                var instances = try await observer.observe(specs: specs, ports: ports, target: target.version)
+                if instances.contains(where: { specs[$0.version] == nil }) {
+                    specs = try specsOfReleases(service)
+                    instances = try await observer.observe(specs: specs, ports: ports, target: target.version)
+                }
                 switch RolloutPlanner.next(instances: instances, target: target, now: observer.now) {
                 case .act(let actions):
                     // Recorded before it is taken: a restarted agent knows what was under way.
@@ -129,13 +138,11 @@ extension Agent {
                         failure = reason
                         reverting = true
                         target.version = previous
-                        try store.updateDeployment(deployment.id, state: "reverting", reason: reason)
-                        try store.record("deployment.reverting", service: service, "deployment \(deployment.id): \(reason); reverting to \(previous)")
+                        try store.transition(deployment, to: "reverting", reason: reason, event: "deployment.reverting", "\(reason); reverting to \(previous)")
                         logger.warning("deployment failed, reverting", metadata: ["deployment": "\(deployment.id)", "reason": "\(reason)"])
                     } else {
                         let text = reverting ? "\(failure ?? "failed"); reverting failed too: \(reason)" : reason
-                        try store.updateDeployment(deployment.id, state: "failed", reason: text)
-                        try store.record("deployment.failed", service: service, "deployment \(deployment.id): \(text)")
+                        try store.transition(deployment, to: "failed", reason: text, event: "deployment.failed", text)
                         await activeDeployments.end(deployment)
                         return
                     }
@@ -145,9 +152,13 @@ extension Agent {
             // Shutdown: the deployment stays "running" in the store and resumes at the next start.
         } catch {
             logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
-            try? store.updateDeployment(deployment.id, state: "failed", reason: "the agent hit an error: \(error)")
+            try? store.transition(deployment, to: "failed", reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
             await activeDeployments.end(deployment)
         }
+    }
+
+    private func specsOfReleases(_ service: ServiceName) throws -> [ReleaseVersion: ServiceSpec] {
+        Dictionary(uniqueKeysWithValues: try store.releases(of: service).map { ($0.version, $0.spec) })
     }
 
     /// Stops first, then starts; a start waits at most the deadline (the planner judges the rest).
@@ -194,11 +205,9 @@ extension Agent {
         }
         if reverting {
             let text = "\(failure ?? "failed"); reverted to \(target.version)"
-            try store.updateDeployment(deployment.id, state: "failed", reason: text)
-            try store.record("deployment.reverted", service: service, "deployment \(deployment.id): \(text)")
+            try store.transition(deployment, to: "failed", reason: text, event: "deployment.reverted", text)
         } else {
-            try store.updateDeployment(deployment.id, state: "succeeded", reason: nil)
-            try store.record("deployment.succeeded", service: service, "deployment \(deployment.id): \(target.count) instances of \(target.version)")
+            try store.transition(deployment, to: "succeeded", reason: nil, event: "deployment.succeeded", "\(target.count) instances of \(target.version)")
         }
         logger.info("deployment finished", metadata: ["deployment": "\(deployment.id)", "version": "\(target.version)", "reverted": "\(reverting)"])
     }

@@ -11,26 +11,24 @@ struct DeploymentEventStream: AsyncSequence, Sendable {
 
     struct AsyncIterator: AsyncIteratorProtocol {
         let agent: Agent
-        let id: String
-        let service: DeploymentInfo
+        let deployment: DeploymentInfo
         var lastEvent: Int64 = 0
         var finished = false
 
         mutating func next() async throws -> ByteBuffer? {
             while !finished {
-                let events = try agent.store.events(of: service.service, limit: 10_000)
-                    .filter { $0.id > lastEvent && $0.message.hasPrefix("deployment \(id)") }
-                if !events.isEmpty {
-                    lastEvent = events.last!.id
-                    var lines = Data()
-                    for event in events { lines += try JSONEncoder.droverAPI.encode(event) + Data("\n".utf8) }
-                    return ByteBuffer(bytes: lines)
-                }
-                let current = try agent.deployment(id)
+                // State first: an outcome and its event are written together, so if the deployment
+                // has ended, its last event is already there to be read below.
+                let current = try agent.deployment(deployment.id)
+                let events = try agent.store.events(ofDeployment: deployment.id, service: deployment.service, after: lastEvent)
+                var lines = Data()
+                for event in events { lines += try JSONEncoder.droverAPI.encode(event) + Data("\n".utf8) }
+                lastEvent = events.last?.id ?? lastEvent
                 if current.isFinished {
                     finished = true
-                    return ByteBuffer(bytes: try JSONEncoder.droverAPI.encode(current) + Data("\n".utf8))
+                    lines += try JSONEncoder.droverAPI.encode(current) + Data("\n".utf8)
                 }
+                if !lines.isEmpty { return ByteBuffer(bytes: lines) }
                 try await Task.sleep(for: .milliseconds(100))
             }
             return nil
@@ -38,6 +36,6 @@ struct DeploymentEventStream: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(agent: agent, id: deployment.id, service: deployment)
+        AsyncIterator(agent: agent, deployment: deployment)
     }
 }

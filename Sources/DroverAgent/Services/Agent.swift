@@ -61,7 +61,8 @@ public final class Agent: Sendable {
     /// Removes release directories the store does not know (an upload that crashed between
     /// rename and record) and rewrites unit files that are missing or changed.
     private func recover() async throws {
-        let known = Set(try store.allReleases().map { "\($0.service)/\($0.version)" })
+        let releases = try store.allReleases()
+        let known = Set(releases.map { "\($0.service)/\($0.version)" })
         var changed = false
         for (service, version) in files.releasesOnDisk() where !known.contains("\(service)/\(version)") {
             logger.warning("removing an unrecorded release left by an interrupted upload", metadata: ["service": "\(service)", "version": "\(version)"])
@@ -69,7 +70,7 @@ public final class Agent: Sendable {
             units.removeTemplate(service, version)
             changed = true
         }
-        for release in try store.allReleases() where units.onDiskSHA256(release.service, release.version) != release.unitSHA256 {
+        for release in releases where units.onDiskSHA256(release.service, release.version) != release.unitSHA256 {
             logger.warning("restoring a missing or changed unit file", metadata: ["unit": "\(UnitNames.template(release.service, release.version))"])
             try units.write(try units.render(release.spec, service: release.service, version: release.version),
                             service: release.service, version: release.version)

@@ -263,10 +263,26 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func updateDeployment(_ id: String, state: String, reason: String?) throws {
+
+    /// Moves a deployment to `state` and logs why, in one transaction: whoever sees the new
+    /// state also finds its event.
+    public func transition(_ deployment: DeploymentInfo, to state: String, reason: String?, event kind: String, _ message: String) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                           arguments: [state, reason, Date(), id])
+                           arguments: [state, reason, Date(), deployment.id])
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date(), deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)"])
+        }
+    }
+
+    /// Events of one deployment newer than `after` (its messages start with "deployment <id>").
+    public func events(ofDeployment id: String, service: ServiceName, after: Int64) throws -> [EventInfo] {
+        let prefix = "deployment \(id)"
+        return try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM events WHERE service = ? AND id > ? AND substr(message, 1, ?) = ? ORDER BY id
+                """, arguments: [service.rawValue, after, prefix.utf8.count, prefix])
+                .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
 
