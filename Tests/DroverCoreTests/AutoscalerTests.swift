@@ -1,4 +1,5 @@
 import DroverCore
+import Foundation
 import Testing
 
 /// The autoscaling policy replayed over load series, with exact counts at every interval.
@@ -91,5 +92,49 @@ import Testing
         #expect(throws: SpecError.self) { try AutoscalePolicy(min: 1, max: 20, cpu: 0.5).validate(maxInstances: 10) }
         #expect(throws: SpecError.self) { try AutoscalePolicy(min: 1, max: 2).validate(maxInstances: 10) }
         #expect(throws: SpecError.self) { try AutoscalePolicy(min: 1, max: 2, cpu: 0).validate(maxInstances: 10) }
+    }
+}
+
+@Suite struct CPURateMeterTests {
+    @Test func theRateIsCPUTimeOverWallTimeFromTheSecondReading() {
+        var meter = CPURateMeter()
+        #expect(meter.rate(of: "a", microseconds: 1_000_000, at: .seconds(10)) == nil)
+        // 1.5 s of CPU in 1 s: 1.5 cores.
+        #expect(meter.rate(of: "a", microseconds: 2_500_000, at: .seconds(11)) == 1.5)
+        // Too close to the last reading: the last rate, and the baseline stays.
+        #expect(meter.rate(of: "a", microseconds: 2_600_000, at: .milliseconds(11_100)) == 1.5)
+        #expect(meter.rate(of: "a", microseconds: 2_750_000, at: .seconds(12)) == 0.25)
+    }
+
+    @Test func aCounterThatGoesBackIsANewInstance() {
+        var meter = CPURateMeter()
+        _ = meter.rate(of: "a", microseconds: 5_000_000, at: .seconds(1))
+        #expect(meter.rate(of: "a", microseconds: 100, at: .seconds(2)) == nil)
+        #expect(meter.rate(of: "a", microseconds: 500_100, at: .seconds(3)) == 0.5)
+        meter.keep(only: ["b"])
+        #expect(meter.rate(of: "a", microseconds: 900_000, at: .seconds(4)) == nil)
+    }
+}
+
+@Suite struct AutoscalePolicyCodingTests {
+    @Test func durationsAreSecondsAndMissingFieldsTakeDefaults() throws {
+        let decoded = try JSONDecoder().decode(AutoscalePolicy.self, from: Data(#"{"min":1,"max":4,"cpu":0.5,"intervalSeconds":0.5}"#.utf8))
+        #expect(decoded == AutoscalePolicy(min: 1, max: 4, cpu: 0.5, interval: .milliseconds(500)))
+        let again = try JSONDecoder().decode(AutoscalePolicy.self, from: try JSONEncoder().encode(decoded))
+        #expect(again == decoded)
+        let text = String(decoding: try JSONEncoder().encode(decoded), as: UTF8.self)
+        #expect(text.contains(#""scaleDownStabilizationSeconds":60"#))
+    }
+
+    @Test func minIsAtLeastOne() {
+        #expect(throws: SpecError.self) { try AutoscalePolicy(min: 0, max: 2, cpu: 0.5).validate(maxInstances: 10) }
+    }
+
+    @Test func aManualCountHoldsForTheDownWindow() {
+        var autoscaler = Autoscaler(policy: AutoscalePolicy(min: 1, max: 8, cpu: 0.5))
+        let idle = Array(repeating: AutoscaleSample(ready: true, cpu: 0, memoryBytes: nil), count: 6)
+        autoscaler.reset(to: 6, at: .seconds(0))
+        #expect(autoscaler.decide(current: 6, samples: idle, now: .seconds(30)).desired == 6)
+        #expect(autoscaler.decide(current: 6, samples: idle, now: .seconds(61)).desired == 1)
     }
 }

@@ -4,6 +4,9 @@
 /// count follows `desired = ceil(current × observed / target)`, ignored within `tolerance`,
 /// raised at once (after `scaleUpStabilization`) and lowered only when every recommendation
 /// of the last `scaleDownStabilization` was lower: no flapping.
+///
+/// In JSON, durations are seconds (`intervalSeconds`, …) and every field but `min`, `max` and
+/// one target may be left out for its default.
 public struct AutoscalePolicy: Codable, Sendable, Equatable {
     public var min: Int
     public var max: Int
@@ -34,8 +37,9 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
     }
 
     public func validate(maxInstances: Int) throws(SpecError) {
-        guard min >= 0, min <= max, max <= maxInstances else {
-            throw SpecError(field: "autoscale", problem: "needs 0 ≤ min ≤ max ≤ \(maxInstances), not min \(min), max \(max)")
+        guard min >= 1, min <= max, max <= maxInstances else {
+            throw SpecError(field: "autoscale", problem: "needs 1 ≤ min ≤ max ≤ \(maxInstances) (max_instances), not min \(min), max \(max)"
+                            + (min < 1 ? "; with no instance there is no load to measure, so min is at least 1" : ""))
         }
         guard cpu != nil || memoryBytes != nil else {
             throw SpecError(field: "autoscale", problem: "needs a cpu or a memory target (or both)")
@@ -48,5 +52,48 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
         guard scaleUpStabilization >= .zero, scaleDownStabilization >= .zero, (maxStepUp ?? 1) >= 1, (maxStepDown ?? 1) >= 1 else {
             throw SpecError(field: "autoscale", problem: "stabilization windows cannot be negative and steps must be at least 1")
         }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case min, max, cpu, memoryBytes, tolerance, maxStepUp, maxStepDown
+        case intervalSeconds, scaleUpStabilizationSeconds, scaleDownStabilizationSeconds
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func seconds(_ key: CodingKeys) throws -> Duration? {
+            try c.decodeIfPresent(Double.self, forKey: key).map { .milliseconds(Int64(($0 * 1000).rounded())) }
+        }
+        let defaults = AutoscalePolicy(min: 1, max: 1)
+        self.init(
+            min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max),
+            cpu: try c.decodeIfPresent(Double.self, forKey: .cpu), memoryBytes: try c.decodeIfPresent(UInt64.self, forKey: .memoryBytes),
+            interval: try seconds(.intervalSeconds) ?? defaults.interval,
+            tolerance: try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? defaults.tolerance,
+            scaleUpStabilization: try seconds(.scaleUpStabilizationSeconds) ?? defaults.scaleUpStabilization,
+            scaleDownStabilization: try seconds(.scaleDownStabilizationSeconds) ?? defaults.scaleDownStabilization,
+            maxStepUp: try c.decodeIfPresent(Int.self, forKey: .maxStepUp), maxStepDown: try c.decodeIfPresent(Int.self, forKey: .maxStepDown)
+        )
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(min, forKey: .min)
+        try c.encode(max, forKey: .max)
+        try c.encodeIfPresent(cpu, forKey: .cpu)
+        try c.encodeIfPresent(memoryBytes, forKey: .memoryBytes)
+        try c.encode(interval.seconds, forKey: .intervalSeconds)
+        try c.encode(tolerance, forKey: .tolerance)
+        try c.encode(scaleUpStabilization.seconds, forKey: .scaleUpStabilizationSeconds)
+        try c.encode(scaleDownStabilization.seconds, forKey: .scaleDownStabilizationSeconds)
+        try c.encodeIfPresent(maxStepUp, forKey: .maxStepUp)
+        try c.encodeIfPresent(maxStepDown, forKey: .maxStepDown)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double` (for JSON and messages).
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

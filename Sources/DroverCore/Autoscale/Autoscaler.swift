@@ -47,6 +47,12 @@ public struct Autoscaler: Sendable, Equatable {
         return Decision(desired: bounded, recommendation: recommendation.count, reason: why)
     }
 
+    /// Forgets the recent past and takes `count` as if just recommended: after a manual
+    /// scale, the count an operator chose holds for a whole down window before load lowers it.
+    public mutating func reset(to count: Int, at now: Duration) {
+        history = [(now, count)]
+    }
+
     /// `ceil(current × observed / target)` for each target; the highest wins.
     private func recommend(current: Int, samples: [AutoscaleSample]) -> (count: Int, reason: String) {
         let ready = samples.filter(\.ready)
