@@ -1,3 +1,4 @@
+import Foundation
 @testable import DroverSystemd
 import Testing
 
@@ -106,5 +107,45 @@ import Testing
     @Test func unitObjectPathsAreEscaped() throws {
         #expect(try SystemdClient.objectPath(of: "drover-web_1.0@2.service")
             == "/org/freedesktop/systemd1/unit/drover_2dweb_5f1_2e0_402_2eservice")
+    }
+}
+
+/// The cgroup reader's fallbacks on a hybrid layout: v1 controller files first, then this
+/// process's own /proc figures summed over `cgroup.procs`.
+@Suite struct CgroupFallbackTests {
+    func layout(_ files: [String: String]) throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("drover-cgroup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        for (path, contents) in files {
+            let url = URL(fileURLWithPath: root + "/" + path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try contents.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return root
+    }
+
+    @Test func v1ControllerFilesComeFirst() throws {
+        let root = try layout([
+            "cpuacct/app.service/cpuacct.usage": "5000000\n", "memory/app.service/memory.usage_in_bytes": "4096\n",
+            "systemd/app.service/cgroup.procs": "\(getpid())\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let usage = CgroupReader(root: nil, v1Root: root).usage(of: "/app.service")
+        #expect(usage.cpuMicroseconds == 5000)
+        #expect(usage.memoryBytes == 4096)
+        #expect(usage.cpuPressure == nil)
+    }
+
+    @Test func withoutControllersProcessesAreSummed() throws {
+        // Burn some CPU so this process has ticks to report.
+        let start = ContinuousClock.now
+        var x = 0.0
+        while ContinuousClock.now - start < .milliseconds(50) { x += sin(x) + 1 }
+        #expect(x > 0)
+        let root = try layout(["systemd/app.service/cgroup.procs": "\(getpid())\n", "systemd/app.service/child/cgroup.procs": "\n"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let usage = CgroupReader(root: nil, v1Root: root).usage(of: "/app.service")
+        #expect((usage.cpuMicroseconds ?? 0) > 0)
+        #expect((usage.memoryBytes ?? 0) > 1 << 20)
+        #expect(CgroupReader(root: nil, v1Root: root).usage(of: "/missing.service") == CgroupUsage())
     }
 }

@@ -1,68 +1,110 @@
 import Foundation
 
 /// Reads CPU, memory and pressure of a unit from its cgroup files, on whatever hierarchy the
-/// host has. Detected once: a pure v2 host (`/sys/fs/cgroup`), or a hybrid one whose v2 tree is
-/// `/sys/fs/cgroup/unified` (where systemd reports no memory or CPU for units: `cpu.stat` there
-/// works, and memory is summed from `/proc/<pid>/status` over the cgroup's processes).
+/// host has. The hierarchy is detected once: a pure v2 host (`/sys/fs/cgroup`), or a hybrid
+/// one whose v2 tree is `/sys/fs/cgroup/unified` next to v1 controllers. On a hybrid host
+/// systemd reports no memory or CPU for units, so each figure falls back in order:
+///
+/// - CPU: v2 `cpu.stat` `usage_usec` → v1 `cpuacct.usage` → `utime + stime` of
+///   `/proc/<pid>/stat` summed over the cgroup's processes;
+/// - memory: v2 `memory.current` → v1 `memory.usage_in_bytes` → VmRSS summed likewise;
+/// - pressure: v2 `cpu.pressure` / `memory.pressure` `some avg10`, or none.
 public struct CgroupReader: Sendable {
     /// The v2 hierarchy's root, or nil when the host has none.
     public let root: String?
+    /// Where v1 controllers are mounted (a hybrid host), or nil.
+    public let v1Root: String?
 
-    /// How memory is measured here, for `GET /v1/health`.
-    public var memorySource: String {
-        guard let root else { return "unavailable" }
-        return FileManager.default.fileExists(atPath: root + "/memory.stat") || root == "/sys/fs/cgroup"
-            ? "cgroup v2 memory.current" : "sum of VmRSS over cgroup.procs (hybrid hierarchy)"
+    /// Where each figure comes from on this host, for `GET /v1/health`.
+    public var source: String {
+        guard let root else {
+            return v1Root == nil ? "unavailable: no cgroup hierarchy found" : "cgroup v1 cpuacct and memory, else /proc over cgroup.procs"
+        }
+        let fm = FileManager.default
+        let memory = fm.fileExists(atPath: root + "/memory.stat") || root == "/sys/fs/cgroup"
+            ? "cgroup v2 memory.current"
+            : "cgroup v1 memory.usage_in_bytes where the unit has a v1 cgroup, else VmRSS summed over cgroup.procs (hybrid hierarchy)"
+        let pressure = fm.fileExists(atPath: root + "/cpu.pressure") ? "cgroup v2 PSI (some avg10)" : "unavailable (kernel without PSI)"
+        return "cpu: cgroup v2 cpu.stat usage_usec; memory: \(memory); pressure: \(pressure)"
     }
 
-    public init(root: String?) {
+    public init(root: String?, v1Root: String? = nil) {
         self.root = root
+        self.v1Root = v1Root
     }
 
-    /// The host's v2 hierarchy.
+    /// The host's hierarchies.
     public static func detect() -> CgroupReader {
         let fm = FileManager.default
-        if fm.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs") { return CgroupReader(root: "/sys/fs/cgroup/unified") }
+        if fm.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs") {
+            return CgroupReader(root: "/sys/fs/cgroup/unified", v1Root: "/sys/fs/cgroup")
+        }
         if fm.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") { return CgroupReader(root: "/sys/fs/cgroup") }
+        if fm.fileExists(atPath: "/sys/fs/cgroup/memory") { return CgroupReader(root: nil, v1Root: "/sys/fs/cgroup") }
         return CgroupReader(root: nil)
     }
 
     /// The usage of the cgroup at `controlGroup` (systemd's `ControlGroup` property).
     public func usage(of controlGroup: String) -> CgroupUsage {
-        guard let root, !controlGroup.contains("..") else { return CgroupUsage() }
-        let directory = root + controlGroup
+        guard !controlGroup.contains("..") else { return CgroupUsage() }
+        let directory = root.map { $0 + controlGroup }
+        let v1 = { (controller: String, file: String) in v1Root.flatMap { read($0 + "/" + controller + controlGroup + "/" + file) }.flatMap(number) }
+        let processes = directory ?? v1Root.map { $0 + "/systemd" + controlGroup }
         return CgroupUsage(
-            cpuMicroseconds: value(in: directory + "/cpu.stat", key: "usage_usec").flatMap { UInt64($0) },
-            memoryBytes: read(directory + "/memory.current").flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-                ?? residentMemory(of: directory),
-            cpuPressure: pressure(directory + "/cpu.pressure"),
-            memoryPressure: pressure(directory + "/memory.pressure")
+            cpuMicroseconds: directory.flatMap { value(in: $0 + "/cpu.stat", key: "usage_usec") }.flatMap { UInt64($0) }
+                ?? v1("cpuacct", "cpuacct.usage").map { $0 / 1000 }
+                ?? processes.flatMap(processCPU),
+            memoryBytes: directory.flatMap { read($0 + "/memory.current") }.flatMap(number)
+                ?? v1("memory", "memory.usage_in_bytes")
+                ?? processes.flatMap(residentMemory),
+            cpuPressure: directory.flatMap { pressure($0 + "/cpu.pressure") },
+            memoryPressure: directory.flatMap { pressure($0 + "/memory.pressure") }
         )
     }
 
-    /// Sum of VmRSS of every process in the cgroup and below.
-    private func residentMemory(of directory: String) -> UInt64? {
-        var total: UInt64 = 0
-        var found = false
+    /// Every process in the cgroup and below, or nil when the cgroup cannot be read.
+    private func processes(under directory: String) -> [String]? {
+        guard read(directory + "/cgroup.procs") != nil else { return nil }
+        var pids: [String] = []
         var directories = [directory]
         while let current = directories.popLast() {
-            for pid in (read(current + "/cgroup.procs") ?? "").split(separator: "\n") {
-                guard let status = read("/proc/\(pid)/status"),
-                      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-                      let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ UInt64($0) })
-                else { continue }
-                total += kilobytes * 1024
-                found = true
-            }
-            let children = (try? FileManager.default.contentsOfDirectory(atPath: current)) ?? []
-            for child in children {
+            pids += (read(current + "/cgroup.procs") ?? "").split(separator: "\n").map(String.init)
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: current)) ?? [] {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: current + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
                     directories.append(current + "/" + child)
                 }
             }
         }
-        return found ? total : (read(directory + "/cgroup.procs") != nil ? 0 : nil)
+        return pids
+    }
+
+    /// Sum of VmRSS of every process in the cgroup and below.
+    private func residentMemory(of directory: String) -> UInt64? {
+        processes(under: directory).map { pids in
+            pids.reduce(0) { total, pid in
+                guard let status = read("/proc/\(pid)/status"),
+                      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                      let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ UInt64($0) })
+                else { return total }
+                return total + kilobytes * 1024
+            }
+        }
+    }
+
+    /// Sum of `utime + stime` of every process in the cgroup and below (exited processes' time
+    /// is lost: the last resort).
+    private func processCPU(of directory: String) -> UInt64? {
+        let ticks = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        return processes(under: directory).map { pids in
+            pids.reduce(0) { total, pid in
+                // Fields after the command (which may hold spaces) start after the last ')'.
+                guard let stat = read("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return total }
+                let fields = stat[stat.index(after: end)...].split(separator: " ")
+                guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return total }
+                return total + (user + system) * 1_000_000 / ticks
+            }
+        }
     }
 
     /// `some avg10=1.23 avg60=… ` → 1.23.
@@ -73,6 +115,10 @@ public struct CgroupReader: Sendable {
 
     private func value(in path: String, key: String) -> String? {
         read(path)?.split(separator: "\n").first { $0.hasPrefix(key + " ") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+
+    private func number(_ text: String) -> UInt64? {
+        UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private func read(_ path: String) -> String? {
