@@ -108,8 +108,9 @@ public final class ThrowawayUserManager: Sendable {
             pid: process.pid, cgroupName: name, cgroups: cgroups, process: process
         )
         let readyFiles = [runtime + "/systemd/private"] + (journal ? [runFS + "/systemd/journal/stdout"] : [])
+        // A socket file exists from bind(), a moment before listen(): wait until they accept.
         let ready = await waitUntil(timeout: timeout) {
-            !process.isRunning || readyFiles.allSatisfy { fm.fileExists(atPath: $0) }
+            !process.isRunning || readyFiles.allSatisfy(acceptsConnections)
         }
         guard ready, process.isRunning else {
             let output = manager.log
@@ -255,6 +256,25 @@ public final class ThrowawayUserManager: Sendable {
         let temporary = URL(fileURLWithPath: NSTemporaryDirectory())
         for name in (try? fm.contentsOfDirectory(atPath: temporary.path)) ?? [] where staleOwner(name) {
             try? fm.removeItem(at: temporary.appendingPathComponent(name))
+        }
+    }
+}
+
+/// Whether a Unix stream socket at `path` accepts a connection now.
+private func acceptsConnections(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        buffer.copyBytes(from: bytes)
+    }
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
         }
     }
 }

@@ -1,0 +1,75 @@
+/// Lets a test have the host's CPU to itself. Suites that boot a test bed run as sharers; a
+/// test that measures real CPU use (autoscaling under load) runs exclusively: it waits for
+/// the running suites to finish, and suites that start meanwhile wait for it. Without this,
+/// the other suites running in parallel on a 2-core machine take the CPU a "saturated"
+/// instance was meant to get.
+public actor HostCPUGate {
+    public static let shared = HostCPUGate()
+
+    private var sharers = 0
+    private var exclusive = false
+    private var waitingExclusive: [CheckedContinuation<Void, Never>] = []
+    private var waitingSharers: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` alongside other sharers, but never alongside an exclusive user.
+    public nonisolated func sharing<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquireShared()
+        do {
+            let result = try await body()
+            await releaseShared()
+            return result
+        } catch {
+            await releaseShared()
+            throw error
+        }
+    }
+
+    /// Runs `body` with no sharer running.
+    public nonisolated func exclusively<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquireExclusive()
+        do {
+            let result = try await body()
+            await releaseExclusive()
+            return result
+        } catch {
+            await releaseExclusive()
+            throw error
+        }
+    }
+
+    private func acquireShared() async {
+        // Exclusive users waiting go first, so they are not held back forever.
+        if exclusive || !waitingExclusive.isEmpty {
+            await withCheckedContinuation { waitingSharers.append($0) }
+        } else {
+            sharers += 1
+        }
+    }
+
+    private func releaseShared() {
+        sharers -= 1
+        if sharers == 0, !waitingExclusive.isEmpty {
+            exclusive = true
+            waitingExclusive.removeFirst().resume()
+        }
+    }
+
+    private func acquireExclusive() async {
+        if exclusive || sharers > 0 {
+            await withCheckedContinuation { waitingExclusive.append($0) }
+        } else {
+            exclusive = true
+        }
+    }
+
+    private func releaseExclusive() {
+        if !waitingExclusive.isEmpty {
+            waitingExclusive.removeFirst().resume()
+            return
+        }
+        exclusive = false
+        sharers += waitingSharers.count
+        for sharer in waitingSharers { sharer.resume() }
+        waitingSharers.removeAll()
+    }
+}
