@@ -54,13 +54,24 @@ public struct InstanceInfo: Codable, Sendable, Equatable {
     public var subState: String
     public var mainPID: Int32?
     public var memoryBytes: UInt64?
+    /// `memoryBytes` over the instance's `MemoryMax` (its spec's `resources.memoryBytes`), when set.
+    public var memoryOfMax: Double?
+    /// CPU time used since the instance started.
     public var cpuNanoseconds: UInt64?
+    /// CPU in use, in cores, since the agent's previous reading (nil on the first reading).
+    public var cpuCores: Double?
+    /// `cpuCores` over the instance's `CPUQuota` (its spec's `resources.cpuPercent`), when set.
+    public var cpuOfQuota: Double?
+    /// Pressure stall information of the instance's cgroup (`some avg10`, percent), where the kernel offers it.
+    public var cpuPressure: Double?
+    public var memoryPressure: Double?
     public var restarts: UInt32?
     /// Why it is not running, when it failed (systemd's result, exit status).
     public var failure: String?
 
     public init(unit: String, slot: Int, version: ReleaseVersion, port: Int?, activeState: String, subState: String,
-                mainPID: Int32?, memoryBytes: UInt64?, cpuNanoseconds: UInt64?, restarts: UInt32?, failure: String?) {
+                mainPID: Int32?, memoryBytes: UInt64?, memoryOfMax: Double? = nil, cpuNanoseconds: UInt64?, cpuCores: Double? = nil,
+                cpuOfQuota: Double? = nil, cpuPressure: Double? = nil, memoryPressure: Double? = nil, restarts: UInt32?, failure: String?) {
         self.unit = unit
         self.slot = slot
         self.version = version
@@ -69,7 +80,12 @@ public struct InstanceInfo: Codable, Sendable, Equatable {
         self.subState = subState
         self.mainPID = mainPID
         self.memoryBytes = memoryBytes
+        self.memoryOfMax = memoryOfMax
         self.cpuNanoseconds = cpuNanoseconds
+        self.cpuCores = cpuCores
+        self.cpuOfQuota = cpuOfQuota
+        self.cpuPressure = cpuPressure
+        self.memoryPressure = memoryPressure
         self.restarts = restarts
         self.failure = failure
     }
@@ -96,6 +112,22 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
 public struct ScaleRequest: Codable, Sendable, Equatable {
     public var instances: Int
     public init(instances: Int) { self.instances = instances }
+}
+
+/// The answer to a scale: the count asked for, the count set (they differ when autoscaling
+/// keeps the count within its bounds, and `note` says so), and the instances now running.
+public struct ScaleResult: Codable, Sendable, Equatable {
+    public var requested: Int
+    public var desiredInstances: Int
+    public var note: String?
+    public var instances: [InstanceInfo]
+
+    public init(requested: Int, desiredInstances: Int, note: String?, instances: [InstanceInfo]) {
+        self.requested = requested
+        self.desiredInstances = desiredInstances
+        self.note = note
+        self.instances = instances
+    }
 }
 
 /// Something that happened on the host, kept in the agent's event log.

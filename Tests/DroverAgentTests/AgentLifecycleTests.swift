@@ -27,7 +27,7 @@ struct AgentLifecycleTests {
 
         let scaled = try await agent.scale(service, to: 3)
         #expect(scaled.status == .ok, "\(scaled.text)")
-        let instances = try scaled.decode([InstanceInfo].self)
+        let instances = try scaled.decode(ScaleResult.self).instances
         #expect(instances.map(\.slot) == [1, 2, 3])
         #expect(instances.allSatisfy { $0.activeState == "active" && $0.version.rawValue == "1.0" })
         let ports = instances.compactMap(\.port)

@@ -26,7 +26,7 @@ struct AgentReleaseTests {
         #expect(FileManager.default.fileExists(atPath: root + "/share/config.txt"))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/current") == "bin/server")
 
-        let instances = try await agent.scale(service, to: 1).decode([InstanceInfo].self)
+        let instances = try await agent.scale(service, to: 1).decode(ScaleResult.self).instances
         #expect(instances.first?.activeState == "active")
         let environment = try String(contentsOfFile: "/proc/\(instances[0].mainPID!)/environ", encoding: .utf8)
             .split(separator: "\0")
@@ -44,15 +44,15 @@ struct AgentReleaseTests {
         let agent = try await bed.agent()
         let service = uniqueService("down")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
-        let four = try await agent.scale(service, to: 4).decode([InstanceInfo].self)
-        let two = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+        let four = try await agent.scale(service, to: 4).decode(ScaleResult.self).instances
+        let two = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
         #expect(two.map(\.slot) == [1, 2])
         #expect(two.map(\.mainPID) == four.prefix(2).map(\.mainPID), "scaling never restarts the instances that stay")
-        let three = try await agent.scale(service, to: 3).decode([InstanceInfo].self)
+        let three = try await agent.scale(service, to: 3).decode(ScaleResult.self).instances
         #expect(three.map(\.slot) == [1, 2, 3])
         #expect(three.prefix(2).map(\.mainPID) == two.map(\.mainPID))
         #expect(three[2].port == four[2].port, "a slot keeps its port")
-        #expect(try await agent.scale(service, to: 0).decode([InstanceInfo].self).isEmpty)
+        #expect(try await agent.scale(service, to: 0).decode(ScaleResult.self).instances.isEmpty)
         await agent.stop()
     }
 
@@ -78,7 +78,7 @@ struct AgentReleaseTests {
         let service = uniqueService("keep")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
         #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
-        let instances = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+        let instances = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
         let eventsBefore = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
 
         await agent.crash()

@@ -46,7 +46,7 @@ struct AgentUnitTests {
         let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port)
         let service = uniqueService("managed")
         #expect(try await agent.upload(service, "1", artifact: AgentLifecycleTests.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
-        let instances = try await agent.scale(service, to: 2).decode([InstanceInfo].self)
+        let instances = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
 
         kill(try #require(first.mainPID), SIGKILL)
         let restarted = await waitUntil(timeout: .seconds(20)) {

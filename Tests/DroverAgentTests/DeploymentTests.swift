@@ -20,7 +20,7 @@ struct DeploymentTests {
     func agentWithV1(_ bed: Bed, _ service: String, extraConfig: String = "") async throws -> (AgentProcess, [InstanceInfo]) {
         let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"\n" + extraConfig)
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec()).status == .created)
-        let instances = try await agent.scale(service, to: 4).decode([InstanceInfo].self)
+        let instances = try await agent.scale(service, to: 4).decode(ScaleResult.self).instances
         #expect(instances.count == 4)
         return (agent, instances)
     }

@@ -40,6 +40,18 @@ struct ServicesController<Context: RequestContext> {
             let scale = try await decode(ScaleRequest.self, from: request, context: context)
             return try json(try await agent.scale(service, to: scale.instances))
         }
+        group.get("services/:service/autoscale") { _, context in
+            try json(try await agent.autoscaleInfo(try serviceName(context)))
+        }
+        group.put("services/:service/autoscale") { request, context in
+            let service = try serviceName(context)
+            let policy = try await decode(AutoscalePolicy.self, from: request, context: context)
+            return try json(try await agent.setAutoscale(service, policy))
+        }
+        group.delete("services/:service/autoscale") { _, context in
+            try await agent.deleteAutoscale(try serviceName(context))
+            return Response(status: .noContent)
+        }
         group.get("services/:service/instances") { _, context in
             try json(try await agent.instances(of: try serviceName(context)))
         }

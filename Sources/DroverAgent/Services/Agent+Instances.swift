@@ -4,15 +4,34 @@ import DroverSystemd
 import Foundation
 
 extension Agent {
+    /// A scale asked for by an operator. While the service autoscales, the count is kept
+    /// within the policy's bounds, the answer says so, and the count holds for the policy's
+    /// down window before load may lower it.
+    public func scale(_ service: ServiceName, to requested: Int) async throws -> ScaleResult {
+        guard (0...configuration.maxInstances).contains(requested) else {
+            throw AgentError.badRequest("invalid_instances", "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(requested)")
+        }
+        _ = try existing(service)
+        var count = requested
+        var note: String?
+        if let policy = await autoscaling.policy(of: service) {
+            count = min(max(requested, policy.min), policy.max)
+            let bounds = "autoscaling is on (min \(policy.min), max \(policy.max))"
+            note = count == requested
+                ? "\(bounds): the autoscaler keeps this count for at least \(policy.scaleDownStabilization.seconds) s before load lowers it"
+                : "\(bounds): set \(count) instead of \(requested); turn autoscaling off (DELETE /v1/services/\(service)/autoscale) to choose any count"
+        }
+        let instances = try await scale(service, to: count, event: "scale", because: note.map { "by hand; \($0)" } ?? "by hand")
+        await autoscaling.manuallyScaled(service, to: count)
+        return ScaleResult(requested: requested, desiredInstances: count, note: note, instances: instances)
+    }
+
     /// Runs `count` instances of the service's current release. Instances that run are kept
     /// (never restarted); missing ones start at once in the lowest free slots; surplus ones
     /// stop, highest slot first, gracefully. Returns once every instance is started, or
-    /// reports which did not start and why.
-    public func scale(_ service: ServiceName, to count: Int) async throws -> [InstanceInfo] {
-        guard (0...configuration.maxInstances).contains(count) else {
-            throw AgentError.badRequest("invalid_instances", "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(count)")
-        }
-        return try await locks.withLock(service) {
+    /// reports which did not start and why. The event log says who asked and why.
+    func scale(_ service: ServiceName, to count: Int, event kind: String, because reason: String) async throws -> [InstanceInfo] {
+        try await locks.withLock(service) {
             let record = try self.existing(service)
             guard let version = record.currentVersion else {
                 throw AgentError.conflict("no_release", "\(service) has no current release to run")
@@ -22,7 +41,7 @@ extension Agent {
             }
             // Intent first: a crash from here on leaves the wanted count recorded.
             try self.store.setDesiredInstances(count, of: service)
-            try self.store.record("scale", service: service, "instances \(record.desiredInstances) → \(count) (release \(version))")
+            try self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
 
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
                 .filter { $0.activeState != "inactive" }
@@ -115,6 +134,7 @@ extension Agent {
                 self.units.removeTemplate(service, release.version)
             }
             self.units.removeSlice(service)
+            await self.autoscaling.remove(service)
             try await self.systemd.reload()
             self.files.removeService(service)
             try self.store.deleteService(service)

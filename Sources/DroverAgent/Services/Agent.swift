@@ -25,6 +25,12 @@ public final class Agent: Sendable {
     let journal: JournalReader
     /// Where CPU and memory come from when systemd does not report them (hybrid hierarchies).
     public let cgroups = CgroupReader.detect()
+    /// CPU rates of instances as the API reports them.
+    let cpuRates = CPURates()
+    /// Policies, autoscaler state and decisions of services that autoscale.
+    let autoscaling = AutoscaleRegistry()
+    /// Autoscaling loops to start (service, loop number); consumed by `AutoscaleRunner`.
+    let autoscaleQueue = AsyncStream<(ServiceName, Int)>.makeStream()
 
     /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
     /// release has its unit. Running instances are left alone.
@@ -42,6 +48,9 @@ public final class Agent: Sendable {
             logger.notice("resuming a deployment the previous run left unfinished", metadata: ["deployment": "\(deployment.id)", "state": "\(deployment.state)"])
             await agent.activeDeployments.begin(deployment)
             agent.deploymentQueue.continuation.yield(deployment)
+        }
+        for (service, policy) in try store.autoscalePolicies() {
+            if let loop = await agent.autoscaling.set(policy, for: service) { agent.autoscaleQueue.continuation.yield((service, loop)) }
         }
         return agent
     }
@@ -102,25 +111,46 @@ public final class Agent: Sendable {
         try store.events(of: service, limit: limit)
     }
 
-    /// The instances systemd has of `name` (running, starting, stopping or failed), by slot.
+    /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
+    /// with their CPU, memory and pressure.
     public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
         _ = try existing(name)
         let ports = try store.allPorts(of: name)
+        let specs = Dictionary(try store.releases(of: name).map { ($0.version, $0.spec) }, uniquingKeysWith: { first, _ in first })
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
         var result: [InstanceInfo] = []
+        var usage: [String: CgroupUsage] = [:]
         for unit in loaded {
             guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
             guard let status = try? await systemd.status(of: unit.name), status.activeState != "inactive" else { continue }
-            let usage = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
+            var reading = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
+            reading.memoryBytes = status.memoryCurrent ?? reading.memoryBytes
+            reading.cpuMicroseconds = status.cpuUsageNanoseconds.map { $0 / 1000 } ?? reading.cpuMicroseconds
+            usage[unit.name] = reading
+            let limits = specs[parsed.version]?.resources
             result.append(InstanceInfo(
                 unit: unit.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
                 activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
-                memoryBytes: status.memoryCurrent ?? usage.memoryBytes,
-                cpuNanoseconds: status.cpuUsageNanoseconds ?? usage.cpuMicroseconds.map { $0 * 1000 },
+                memoryBytes: reading.memoryBytes,
+                memoryOfMax: fraction(reading.memoryBytes.map { Double($0) }, of: limits?.memoryBytes.map { Double($0) }),
+                cpuNanoseconds: reading.cpuMicroseconds.map { $0 * 1000 },
+                cpuPressure: reading.cpuPressure, memoryPressure: reading.memoryPressure,
                 restarts: status.restartCount, failure: status.isFailed ? Self.failure(of: status) : nil
             ))
         }
+        let rates = await cpuRates.rates(of: name, usage.compactMapValues(\.cpuMicroseconds))
+        for index in result.indices {
+            let cores = rates[result[index].unit]
+            result[index].cpuCores = cores
+            let quota = specs[result[index].version]?.resources.cpuPercent.map { Double($0) / 100 }
+            result[index].cpuOfQuota = fraction(cores, of: quota)
+        }
         return result.sorted { ($0.slot, $0.version.rawValue) < ($1.slot, $1.version.rawValue) }
+    }
+
+    private func fraction(_ value: Double?, of limit: Double?) -> Double? {
+        guard let value, let limit, limit > 0 else { return nil }
+        return value / limit
     }
 
     // MARK: Helpers

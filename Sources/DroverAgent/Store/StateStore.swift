@@ -73,6 +73,15 @@ public final class StateStore: Sendable {
                 CREATE INDEX deployments_by_service ON deployments(service, created_at);
                 """)
         }
+        migrator.registerMigration("0003-autoscale") { db in
+            try db.execute(sql: """
+                CREATE TABLE autoscale_policies (
+                    service TEXT PRIMARY KEY NOT NULL REFERENCES services(name) ON DELETE CASCADE,
+                    policy TEXT NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -229,6 +238,41 @@ public final class StateStore: Sendable {
         }
     }
 
+    // MARK: Autoscaling
+
+    /// Sets (or replaces) the service's autoscaling policy and logs it, in one transaction.
+    public func setAutoscalePolicy(_ policy: AutoscalePolicy, of service: ServiceName, event message: String) throws {
+        let text = String(decoding: try JSONEncoder.droverAPI.encode(policy), as: UTF8.self)
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO autoscale_policies (service, policy, updated_at) VALUES (?, ?, ?)",
+                           arguments: [service.rawValue, text, Date()])
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date(), service.rawValue, "autoscale.enabled", message])
+        }
+    }
+
+    /// Turns autoscaling off; returns whether it was on.
+    public func deleteAutoscalePolicy(of service: ServiceName) throws -> Bool {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM autoscale_policies WHERE service = ?", arguments: [service.rawValue])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date(), service.rawValue, "autoscale.disabled", "autoscaling turned off; the count stays where it is"])
+            return true
+        }
+    }
+
+    public func autoscalePolicies() throws -> [ServiceName: AutoscalePolicy] {
+        try database.read { db in
+            var result: [ServiceName: AutoscalePolicy] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM autoscale_policies") {
+                let text: String = row["policy"]
+                result[try ServiceName(row["service"])] = try JSONDecoder.droverAPI.decode(AutoscalePolicy.self, from: Data(text.utf8))
+            }
+            return result
+        }
+    }
+
     // MARK: Events
 
     /// Appends to the event log: what happened, to which service, and why.
@@ -315,7 +359,7 @@ public final class StateStore: Sendable {
     public func snapshot() throws -> [String] {
         try database.read { db in
             var lines: [String] = []
-            for table in ["services", "releases", "slots"] {
+            for table in ["services", "releases", "slots", "autoscale_policies"] {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2") { lines.append("\(table): \(row)") }
             }
             return lines

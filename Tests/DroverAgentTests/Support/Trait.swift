@@ -3,8 +3,19 @@ import DroverTestbed
 import Testing
 
 /// One throwaway systemd user manager for the suite; each test starts its own agent on it.
+/// The suite shares the host's CPU with other suites, or (`exclusiveCPU`) runs alone.
 struct ManagerTrait: SuiteTrait, TestScoping {
+    var exclusiveCPU = false
+
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        if exclusiveCPU {
+            try await HostCPUGate.shared.exclusively { try await withManager(function) }
+        } else {
+            try await HostCPUGate.shared.sharing { try await withManager(function) }
+        }
+    }
+
+    private func withManager(_ function: @Sendable () async throws -> Void) async throws {
         let manager = try await ThrowawayUserManager.boot()
         do {
             let systemd = try await SystemdClient.connect(to: manager.busAddress)
@@ -20,6 +31,8 @@ struct ManagerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == ManagerTrait {
     static var userManager: Self { ManagerTrait() }
+    /// For tests that measure real CPU use: no other suite runs meanwhile.
+    static var userManagerWithTheCPUToItself: Self { ManagerTrait(exclusiveCPU: true) }
 }
 
 struct Bed: Sendable {

@@ -11,6 +11,10 @@ struct TestbedTrait: SuiteTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
+        try await HostCPUGate.shared.sharing { try await withManager(function) }
+    }
+
+    private func withManager(_ function: @Sendable () async throws -> Void) async throws {
         let manager = try await ThrowawayUserManager.boot(journal: journal)
         do {
             let systemd = try await SystemdClient.connect(to: manager.busAddress)
