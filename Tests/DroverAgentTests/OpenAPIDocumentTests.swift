@@ -53,6 +53,13 @@ struct OpenAPIDocumentTests {
             ("listReleases", .ok, { try await agent.request(.GET, "/v1/services/\(service)/releases") }),
             ("scaleService", .ok, { try await agent.scale(service, to: 1) }),
             ("listInstances", .ok, { try await agent.request(.GET, "/v1/services/\(service)/instances") }),
+            ("setAutoscale", .ok, {
+                try await agent.request(.PUT, "/v1/services/\(service)/autoscale", body: Data(#"{"min": 1, "max": 2, "cpu": 0.5}"#.utf8),
+                                        headers: [("Content-Type", "application/json")])
+            }),
+            ("getAutoscale", .ok, { try await agent.request(.GET, "/v1/services/\(service)/autoscale") }),
+            ("metrics", .ok, { try await agent.request(.GET, "/metrics") }),
+            ("deleteAutoscale", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/autoscale") }),
             ("listEvents", .ok, { try await agent.request(.GET, "/v1/events?service=\(service)&limit=10") }),
             ("startDeployment", .accepted, {
                 _ = try await agent.upload(service, "2", artifact: fixture, spec: #"{"binary": "web", "type": "notify"}"#)

@@ -4,7 +4,7 @@ import Logging
 
 /// Builds the agent's HTTP application; shared by `drover-agent` and the tests.
 ///
-/// `GET /v1/health` answers without a token; every other route needs it.
+/// `GET /v1/health` answers without a token; every other route, `GET /metrics` included, needs it.
 public func buildApplication(
     agent: Agent,
     token: AgentToken,
@@ -16,10 +16,15 @@ public func buildApplication(
     router.add(middleware: ErrorMiddleware())
     router.get("/v1/health") { _, _ in
         try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
-                                metricsSource: agent.cgroups.memorySource))
+                                metricsSource: agent.cgroups.source))
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
     ServicesController(agent: agent).addRoutes(to: api)
+    let exporter = MetricsExporter(agent: agent)
+    router.group("metrics").add(middleware: BearerTokenMiddleware(token: token)).get { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: try await exporter.scrape())))
+    }
 
     let configuration = agent.configuration
     return Application(
