@@ -120,9 +120,16 @@ public final class Agent: Sendable {
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
         var result: [InstanceInfo] = []
         var usage: [String: CgroupUsage] = [:]
+        // Statuses are asked for all at once: they pipeline over the one bus connection.
+        let statuses = await withTaskGroup(of: (String, UnitStatus?).self) { group in
+            for unit in loaded { group.addTask { (unit.name, try? await self.systemd.status(of: unit.name)) } }
+            var result: [String: UnitStatus] = [:]
+            for await (unit, status) in group { result[unit] = status }
+            return result
+        }
         for unit in loaded {
             guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
-            guard let status = try? await systemd.status(of: unit.name), status.activeState != "inactive" else { continue }
+            guard let status = statuses[unit.name], status.activeState != "inactive" else { continue }
             var reading = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
             reading.memoryBytes = status.memoryCurrent ?? reading.memoryBytes
             reading.cpuMicroseconds = status.cpuUsageNanoseconds.map { $0 / 1000 } ?? reading.cpuMicroseconds
