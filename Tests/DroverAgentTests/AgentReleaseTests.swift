@@ -56,6 +56,30 @@ struct AgentReleaseTests {
         await agent.stop()
     }
 
+    @Test func scalingDownLetsAStoppingInstanceFinishTheRequestInHand() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("drain")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        let two = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
+        let port = try #require(two.first { $0.slot == 2 }?.port)
+        let cpuBefore = two.first { $0.slot == 2 }?.cpuNanoseconds ?? 0
+
+        // A request of 1.5 s of CPU to slot 2; once slot 2 is visibly serving it, scale to 1.
+        async let answer = HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/burn?ms=1500"), timeout: .seconds(30))
+        #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(20)) {
+            let now = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+            return (now?.first { $0.slot == 2 }?.cpuNanoseconds ?? 0) > cpuBefore + 100_000_000
+        })
+        let one = try await agent.scale(service, to: 1).decode(ScaleResult.self).instances
+        #expect(one.map(\.slot) == [1] && one.first?.mainPID == two.first?.mainPID)
+        let response = try await answer
+        #expect(response.status == .ok)
+        #expect(String(buffer: try await response.body.collect(upTo: 1024)).contains("burned 1500 ms"), "SIGTERM let the request finish")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func anInstanceThatCannotStartIsReportedWithItsReason() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()
