@@ -55,3 +55,17 @@ public struct AutoscaleSampleInfo: Codable, Sendable, Equatable {
         self.memoryBytes = memoryBytes
     }
 }
+
+/// `GET/PUT /v1/services/{svc}/limits`: the live resize in force (nil: none) and the instances
+/// with the limits they now run with.
+public struct InstanceLimitsInfo: Codable, Sendable, Equatable {
+    public var service: ServiceName
+    public var limits: InstanceLimits?
+    public var instances: [InstanceInfo]
+
+    public init(service: ServiceName, limits: InstanceLimits?, instances: [InstanceInfo]) {
+        self.service = service
+        self.limits = limits
+        self.instances = instances
+    }
+}

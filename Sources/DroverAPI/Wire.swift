@@ -65,13 +65,17 @@ public struct InstanceInfo: Codable, Sendable, Equatable {
     /// Pressure stall information of the instance's cgroup (`some avg10`, percent), where the kernel offers it.
     public var cpuPressure: Double?
     public var memoryPressure: Double?
+    /// The limits the instance runs with: its release's, or a live resize's.
+    public var cpuQuotaPercent: Int?
+    public var memoryMaxBytes: UInt64?
     public var restarts: UInt32?
     /// Why it is not running, when it failed (systemd's result, exit status).
     public var failure: String?
 
     public init(unit: String, slot: Int, version: ReleaseVersion, port: Int?, activeState: String, subState: String,
                 mainPID: Int32?, memoryBytes: UInt64?, memoryOfMax: Double? = nil, cpuNanoseconds: UInt64?, cpuCores: Double? = nil,
-                cpuOfQuota: Double? = nil, cpuPressure: Double? = nil, memoryPressure: Double? = nil, restarts: UInt32?, failure: String?) {
+                cpuOfQuota: Double? = nil, cpuPressure: Double? = nil, memoryPressure: Double? = nil,
+                cpuQuotaPercent: Int? = nil, memoryMaxBytes: UInt64? = nil, restarts: UInt32?, failure: String?) {
         self.unit = unit
         self.slot = slot
         self.version = version
@@ -86,6 +90,8 @@ public struct InstanceInfo: Codable, Sendable, Equatable {
         self.cpuOfQuota = cpuOfQuota
         self.cpuPressure = cpuPressure
         self.memoryPressure = memoryPressure
+        self.cpuQuotaPercent = cpuQuotaPercent
+        self.memoryMaxBytes = memoryMaxBytes
         self.restarts = restarts
         self.failure = failure
     }

@@ -59,6 +59,12 @@ struct OpenAPIDocumentTests {
             }),
             ("getAutoscale", .ok, { try await agent.request(.GET, "/v1/services/\(service)/autoscale") }),
             ("metrics", .ok, { try await agent.request(.GET, "/metrics") }),
+            ("setLimits", .ok, {
+                try await agent.request(.PUT, "/v1/services/\(service)/limits", body: Data(#"{"memoryBytes": 268435456}"#.utf8),
+                                        headers: [("Content-Type", "application/json")])
+            }),
+            ("getLimits", .ok, { try await agent.request(.GET, "/v1/services/\(service)/limits") }),
+            ("deleteLimits", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/limits") }),
             ("deleteAutoscale", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/autoscale") }),
             ("listEvents", .ok, { try await agent.request(.GET, "/v1/events?service=\(service)&limit=10") }),
             ("startDeployment", .accepted, {

@@ -110,3 +110,20 @@ import Testing
         #expect(error?.field == "health.path")
     }
 }
+
+@Suite struct LimitsDropInTests {
+    @Test func everyLimitIsStatedAndUnsetOnesReset() throws {
+        let service = try ServiceName("web")
+        let resized = InstanceLimits(cpuPercent: 150).applied(to: ServiceSpec.Resources(cpuPercent: 50, memoryBytes: 256 << 20))
+        let text = UnitRenderer.limitsDropIn(resized, service: service, resized: true)
+        #expect(text.contains("\n[Service]\nCPUQuota=150%\nMemoryMax=268435456\n"))
+        let spec = UnitRenderer.limitsDropIn(ServiceSpec.Resources(), service: service, resized: false)
+        #expect(spec.contains("\n[Service]\nCPUQuota=\nMemoryMax=infinity\n"))
+    }
+
+    @Test func limitsAreValidated() {
+        #expect(throws: SpecError.self) { try InstanceLimits().validate() }
+        #expect(throws: SpecError.self) { try InstanceLimits(cpuPercent: 0).validate() }
+        #expect(throws: SpecError.self) { try InstanceLimits(memoryBytes: 4096).validate() }
+    }
+}

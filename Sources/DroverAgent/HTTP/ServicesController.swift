@@ -52,6 +52,18 @@ struct ServicesController<Context: RequestContext> {
             try await agent.deleteAutoscale(try serviceName(context))
             return Response(status: .noContent)
         }
+        group.get("services/:service/limits") { _, context in
+            try json(try await agent.limits(of: try serviceName(context)))
+        }
+        group.put("services/:service/limits") { request, context in
+            let service = try serviceName(context)
+            let limits = try await decode(InstanceLimits.self, from: request, context: context)
+            return try json(try await agent.setLimits(service, limits))
+        }
+        group.delete("services/:service/limits") { _, context in
+            try await agent.deleteLimits(try serviceName(context))
+            return Response(status: .noContent)
+        }
         group.get("services/:service/instances") { _, context in
             try json(try await agent.instances(of: try serviceName(context)))
         }

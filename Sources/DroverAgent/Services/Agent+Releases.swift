@@ -55,6 +55,9 @@ extension Agent {
             try self.files.install(root, service: service, version: version)
             do {
                 try self.units.write(rendered, service: service, version: version)
+                if let limits = try self.store.service(service)?.instanceLimits {
+                    try self.units.writeLimitsDropIn(Self.limitsDropIn(spec, limits, service: service), service: service, version: version)
+                }
                 try await self.systemd.reload()
                 let record = StateStore.ReleaseRecord(
                     service: service, version: version, sha256: staged.sha256, size: staged.size,

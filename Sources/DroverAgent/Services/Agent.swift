@@ -85,6 +85,16 @@ public final class Agent: Sendable {
                             service: release.service, version: release.version)
             changed = true
         }
+        // A live resize recorded but not (fully) written when the agent stopped.
+        for service in try store.services() {
+            guard let limits = service.instanceLimits else { continue }
+            for release in releases where release.service == service.name {
+                if try units.writeLimitsDropIn(Self.limitsDropIn(release.spec, limits, service: service.name),
+                                               service: service.name, version: release.version) {
+                    changed = true
+                }
+            }
+        }
         if changed { try await systemd.reload() }
     }
 
@@ -114,9 +124,12 @@ public final class Agent: Sendable {
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
     /// with their CPU, memory and pressure.
     public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
-        _ = try existing(name)
+        let record = try existing(name)
         let ports = try store.allPorts(of: name)
-        let specs = Dictionary(try store.releases(of: name).map { ($0.version, $0.spec) }, uniquingKeysWith: { first, _ in first })
+        // The limits each release's instances run with: the spec's, or a live resize's.
+        let limits = Dictionary(try store.releases(of: name).map { release in
+            (release.version, record.instanceLimits?.applied(to: release.spec.resources) ?? release.spec.resources)
+        }, uniquingKeysWith: { first, _ in first })
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
         var result: [InstanceInfo] = []
         var usage: [String: CgroupUsage] = [:]
@@ -134,14 +147,15 @@ public final class Agent: Sendable {
             reading.memoryBytes = status.memoryCurrent ?? reading.memoryBytes
             reading.cpuMicroseconds = status.cpuUsageNanoseconds.map { $0 / 1000 } ?? reading.cpuMicroseconds
             usage[unit.name] = reading
-            let limits = specs[parsed.version]?.resources
+            let limit = limits[parsed.version]
             result.append(InstanceInfo(
                 unit: unit.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
                 activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
                 memoryBytes: reading.memoryBytes,
-                memoryOfMax: fraction(reading.memoryBytes.map { Double($0) }, of: limits?.memoryBytes.map { Double($0) }),
+                memoryOfMax: fraction(reading.memoryBytes.map { Double($0) }, of: limit?.memoryBytes.map { Double($0) }),
                 cpuNanoseconds: reading.cpuMicroseconds.map { $0 * 1000 },
                 cpuPressure: reading.cpuPressure, memoryPressure: reading.memoryPressure,
+                cpuQuotaPercent: limit?.cpuPercent, memoryMaxBytes: limit?.memoryBytes,
                 restarts: status.restartCount, failure: status.isFailed ? Self.failure(of: status) : nil
             ))
         }
@@ -149,7 +163,7 @@ public final class Agent: Sendable {
         for index in result.indices {
             let cores = rates[result[index].unit]
             result[index].cpuCores = cores
-            let quota = specs[result[index].version]?.resources.cpuPercent.map { Double($0) / 100 }
+            let quota = result[index].cpuQuotaPercent.map { Double($0) / 100 }
             result[index].cpuOfQuota = fraction(cores, of: quota)
         }
         return result.sorted { ($0.slot, $0.version.rawValue) < ($1.slot, $1.version.rawValue) }

@@ -54,6 +54,23 @@ struct UnitFiles: Sendable {
 
     func removeTemplate(_ service: ServiceName, _ version: ReleaseVersion) {
         unlink(templatePath(service, version))
+        unlink(limitsDropInPath(service, version))
+        rmdir(templatePath(service, version) + ".d")
+    }
+
+    /// Where a live resize of the service is written for one release's instances.
+    func limitsDropInPath(_ service: ServiceName, _ version: ReleaseVersion) -> String {
+        templatePath(service, version) + ".d/90-drover-limits.conf"
+    }
+
+    /// Writes the limits drop-in of a release; returns whether it changed.
+    @discardableResult
+    func writeLimitsDropIn(_ contents: String, service: ServiceName, version: ReleaseVersion) throws -> Bool {
+        let path = limitsDropInPath(service, version)
+        guard FileManager.default.contents(atPath: path) != Data(contents.utf8) else { return false }
+        try FileManager.default.createDirectory(atPath: templatePath(service, version) + ".d", withIntermediateDirectories: true)
+        try AtomicFile.write(Data(contents.utf8), to: path)
+        return true
     }
 
     func removeSlice(_ service: ServiceName) {

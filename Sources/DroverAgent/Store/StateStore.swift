@@ -82,6 +82,9 @@ public final class StateStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("0004-instance-limits") { db in
+            try db.execute(sql: "ALTER TABLE services ADD COLUMN instance_limits TEXT")
+        }
         return migrator
     }
 
@@ -91,6 +94,8 @@ public final class StateStore: Sendable {
         public var name: ServiceName
         public var desiredInstances: Int
         public var currentVersion: ReleaseVersion?
+        /// A live resize over the releases' limits, if one is in force.
+        public var instanceLimits: InstanceLimits?
     }
 
     public func services() throws -> [ServiceRecord] {
@@ -134,7 +139,8 @@ public final class StateStore: Sendable {
         ServiceRecord(
             name: try ServiceName(row["name"]),
             desiredInstances: row["desired_instances"],
-            currentVersion: try (row["current_version"] as String?).map { try ReleaseVersion($0) }
+            currentVersion: try (row["current_version"] as String?).map { try ReleaseVersion($0) },
+            instanceLimits: try (row["instance_limits"] as String?).map { try JSONDecoder.droverAPI.decode(InstanceLimits.self, from: Data($0.utf8)) }
         )
     }
 
@@ -235,6 +241,16 @@ public final class StateStore: Sendable {
                 ports[row["slot"]] = row["port"]
             }
             return ports
+        }
+    }
+
+    /// Sets (nil: removes) the service's live resize and logs it, in one transaction.
+    public func setInstanceLimits(_ limits: InstanceLimits?, of service: ServiceName, event kind: String, _ message: String) throws {
+        let text = try limits.map { String(decoding: try JSONEncoder.droverAPI.encode($0), as: UTF8.self) }
+        try database.write { db in
+            try db.execute(sql: "UPDATE services SET instance_limits = ? WHERE name = ?", arguments: [text, service.rawValue])
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date(), service.rawValue, kind, message])
         }
     }
 

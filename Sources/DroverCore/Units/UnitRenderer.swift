@@ -50,6 +50,19 @@ public enum UnitRenderer {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A drop-in for a release's template with the CPU and memory limits its instances run
+    /// with after a live resize (`resources` is the spec's, the resize applied). Every limit is
+    /// stated, unset ones reset, so it also undoes what earlier runtime changes left behind;
+    /// its name sorts after systemd's own `50-*.conf` runtime drop-ins, so it wins over them.
+    public static func limitsDropIn(_ resources: ServiceSpec.Resources, service: ServiceName, resized: Bool) -> String {
+        let why = resized
+            ? "# A live resize of \(service) (PUT /v1/services/\(service)/limits); DELETE it to return to the spec."
+            : "# The spec's limits, restated after a live resize of \(service) was removed."
+        return [header, why, "", "[Service]",
+                "CPUQuota=" + (resources.cpuPercent.map { "\($0)%" } ?? ""),
+                "MemoryMax=" + (resources.memoryBytes.map { "\($0)" } ?? "infinity")].joined(separator: "\n") + "\n"
+    }
+
     /// The slice `drover-<service>.slice`: limits for all instances of the service together.
     public static func slice(for spec: ServiceSpec, service: ServiceName) -> String {
         var lines = [header, "# service=\(service)", "", "[Unit]", "Description=Drover service \(service)", "", "[Slice]"]

@@ -1,0 +1,31 @@
+/// CPU and memory limits of each instance set live, over what the releases' specs say: a
+/// vertical resize without a restart or a new release. A limit left nil keeps the spec's.
+public struct InstanceLimits: Codable, Sendable, Equatable {
+    /// `CPUQuota=` in percent of one CPU (150 = one and a half).
+    public var cpuPercent: Int?
+    /// `MemoryMax=` in bytes.
+    public var memoryBytes: UInt64?
+
+    public init(cpuPercent: Int? = nil, memoryBytes: UInt64? = nil) {
+        self.cpuPercent = cpuPercent
+        self.memoryBytes = memoryBytes
+    }
+
+    public func validate() throws(SpecError) {
+        guard cpuPercent != nil || memoryBytes != nil else {
+            throw SpecError(field: "limits", problem: "needs cpuPercent or memoryBytes (or both); DELETE the resize to go back to the specs' limits")
+        }
+        if let cpuPercent { try ServiceSpec.checkRange(cpuPercent, 1...100_000, field: "cpuPercent") }
+        if let memoryBytes, memoryBytes < 1 << 20 {
+            throw SpecError(field: "memoryBytes", problem: "must be at least 1 MiB (1048576), not \(memoryBytes)")
+        }
+    }
+
+    /// The limits an instance of a release with `spec` runs with, this resize applied.
+    public func applied(to spec: ServiceSpec.Resources) -> ServiceSpec.Resources {
+        var result = spec
+        result.cpuPercent = cpuPercent ?? spec.cpuPercent
+        result.memoryBytes = memoryBytes ?? spec.memoryBytes
+        return result
+    }
+}
