@@ -13,28 +13,20 @@ public actor HostCPUGate {
 
     /// Runs `body` alongside other sharers, but never alongside an exclusive user.
     public nonisolated func sharing<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        await acquireShared()
-        do {
-            let result = try await body()
-            await releaseShared()
-            return result
-        } catch {
-            await releaseShared()
-            throw error
-        }
+        try await holding(exclusive: false, body)
     }
 
     /// Runs `body` with no sharer running.
     public nonisolated func exclusively<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        await acquireExclusive()
-        do {
-            let result = try await body()
-            await releaseExclusive()
-            return result
-        } catch {
-            await releaseExclusive()
-            throw error
-        }
+        try await holding(exclusive: true, body)
+    }
+
+    private nonisolated func holding<T: Sendable>(exclusive: Bool, _ body: @Sendable () async throws -> T) async throws -> T {
+        if exclusive { await acquireExclusive() } else { await acquireShared() }
+        let result: Result<T, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        if exclusive { await releaseExclusive() } else { await releaseShared() }
+        return try result.get()
     }
 
     private func acquireShared() async {
