@@ -48,6 +48,37 @@ struct AutoscaleTests {
         await agent.stop()
     }
 
+    @Test func theAutoscalerPausesWhileADeploymentRunsAndResumesAfter() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("pause")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
+        #expect(try await agent.scale(service, to: 1).status == .ok)
+        #expect(try await setPolicy(agent, service, #"{"min": 1, "max": 2, "cpu": 0.5, "intervalSeconds": 0.2}"#).status == .ok)
+        // v2 takes 2 s to become ready: a deployment that runs long enough to see.
+        let slow = #"{"binary": "web", "type": "notify", "arguments": ["--start-delay", "2"], "health": {"path": "/healthz"}}"#
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: slow).status == .created)
+        let deployment = try await agent.deploy(service, #"{"version": "2", "strategy": {"minHealthySeconds": 0}}"#).decode(DeploymentInfo.self)
+
+        var paused: String?
+        #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) {
+            paused = try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).paused
+            return paused != nil
+        })
+        #expect(paused?.contains(deployment.id) == true, "\(paused ?? "not paused")")
+        let done = try await agent.finished(deployment)
+        #expect(done.state == "succeeded", "\(done.reason ?? "")")
+        // Resumed: decisions again, about v2's instance.
+        #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) {
+            let info = try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self)
+            return info?.paused == nil && (info?.decisions.last?.time ?? .distantPast) > done.updatedAt
+        })
+        let scaled = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self).filter { $0.kind == "autoscale.scaled" }
+        #expect(scaled.isEmpty, "the autoscaler never touched the count during the rollout: \(scaled.map(\.message))")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func badPoliciesAreRefusedAndChangeNothing() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()

@@ -74,6 +74,10 @@ extension Agent {
                 do {
                     _ = try await scale(service, to: decision.desired, event: "autoscale.scaled", because: inputs)
                     action = "scaled"
+                } catch let error as AgentError where error.code == "deployment_running" {
+                    // A deployment began since this round looked: it owns the count now.
+                    await autoscaling.pause(service, because: error.message)
+                    return
                 } catch {
                     action = "failed"
                     reason += "; scaling failed: \(error)"
