@@ -48,6 +48,26 @@ struct AutoscaleTests {
         await agent.stop()
     }
 
+    @Test func memoryAboveTheTargetScalesOut() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("memory")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
+        let one = try await agent.scale(service, to: 1).decode(ScaleResult.self).instances
+        let port = try #require(one.first?.port)
+        // 64 MiB per instance is the target; the idle fixture uses far less.
+        #expect(try await setPolicy(agent, service, #"{"min": 1, "max": 3, "memoryBytes": 67108864, "intervalSeconds": 0.3}"#).status == .ok)
+        _ = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold?mb=160"), timeout: .seconds(10))
+        // ~180 MiB in one instance: ceil(1 × 180 / 64) = 3.
+        #expect(await waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
+            (try? await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self).desiredInstances) == 3
+        })
+        let scaled = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self).filter { $0.kind == "autoscale.scaled" }
+        #expect(scaled.first?.message.contains("memory") == true, "\(scaled.map(\.message))")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func theAutoscalerPausesWhileADeploymentRunsAndResumesAfter() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()
