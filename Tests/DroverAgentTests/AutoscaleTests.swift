@@ -99,6 +99,25 @@ struct AutoscaleTests {
         await agent.stop()
     }
 
+    @Test func aChangedPolicyTakesEffectAtOnceNotAfterTheOldInterval() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("change")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
+        #expect(try await agent.scale(service, to: 1).status == .ok)
+        #expect(try await setPolicy(agent, service, #"{"min": 1, "max": 3, "cpu": 0.5, "intervalSeconds": 600}"#).status == .ok)
+        #expect(await waitUntil(timeout: .seconds(10)) {
+            ((try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).decisions.count) ?? 0) >= 1
+        })
+        // The loop now sleeps 10 minutes; a new minimum must not wait for that.
+        #expect(try await setPolicy(agent, service, #"{"min": 2, "max": 3, "cpu": 0.5, "intervalSeconds": 600}"#).status == .ok)
+        #expect(await waitUntil(timeout: .seconds(15)) {
+            (try? await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self).desiredInstances) == 2
+        })
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func badPoliciesAreRefusedAndChangeNothing() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()

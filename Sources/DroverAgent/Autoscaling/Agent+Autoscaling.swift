@@ -35,15 +35,12 @@ extension Agent {
     }
 
     /// One service's autoscaling loop: a decision every `interval` for as long as the service
-    /// has this policy. The first round only takes readings (a CPU rate needs two).
+    /// has a policy. The first round only takes readings (a CPU rate needs two). A changed
+    /// policy takes effect at once; a removed one ends the loop at once.
     func autoscaleLoop(_ service: ServiceName, loop: Int) async {
-        while let policy = await autoscaling.nextRound(of: service, loop: loop) {
+        while !Task.isCancelled, await autoscaling.isCurrent(loop, of: service) {
             await autoscaleRound(service)
-            do {
-                try await Task.sleep(for: policy.interval)
-            } catch {
-                return
-            }
+            await autoscaling.waitForNextRound(of: service, loop: loop)
         }
     }
 

@@ -14,6 +14,8 @@ actor AutoscaleRegistry {
         /// Which loop serves this entry: a policy removed and set again gets a new loop, and
         /// the old one, when it wakes, sees it is no longer wanted.
         var loop: Int
+        /// The loop's wait for its next round, cut short when the policy changes or goes.
+        var wait: Task<Void, Never>?
     }
 
     /// How many decisions `GET …/autoscale` keeps per service.
@@ -27,7 +29,10 @@ actor AutoscaleRegistry {
     /// Sets the policy. Returns the number of a loop to start, when the service has none yet.
     func set(_ policy: AutoscalePolicy, for service: ServiceName) -> Int? {
         if var entry = entries[service] {
-            if entry.autoscaler.policy != policy { entry.autoscaler = Autoscaler(policy: policy) }
+            if entry.autoscaler.policy != policy {
+                entry.autoscaler = Autoscaler(policy: policy)
+                entry.wait?.cancel()
+            }
             entries[service] = entry
             return nil
         }
@@ -37,6 +42,7 @@ actor AutoscaleRegistry {
     }
 
     func remove(_ service: ServiceName) {
+        entries[service]?.wait?.cancel()
         entries[service] = nil
     }
 
@@ -44,10 +50,20 @@ actor AutoscaleRegistry {
         entries[service]?.autoscaler.policy
     }
 
-    /// The policy for loop `loop`'s next round, or nil: the policy is gone and the loop ends.
-    func nextRound(of service: ServiceName, loop: Int) -> AutoscalePolicy? {
-        guard let entry = entries[service], entry.loop == loop else { return nil }
-        return entry.autoscaler.policy
+    /// Whether loop `loop` still serves the service (false: the policy is gone; the loop ends).
+    func isCurrent(_ loop: Int, of service: ServiceName) -> Bool {
+        entries[service]?.loop == loop
+    }
+
+    /// Waits until loop `loop`'s next round: one interval, and no longer once the policy
+    /// changes or is removed.
+    func waitForNextRound(of service: ServiceName, loop: Int) async {
+        guard var entry = entries[service], entry.loop == loop else { return }
+        let interval = entry.autoscaler.policy.interval
+        let wait = Task { _ = try? await Task.sleep(for: interval) }
+        entry.wait = wait
+        entries[service] = entry
+        await withTaskCancellationHandler { await wait.value } onCancel: { wait.cancel() }
     }
 
     /// A count set by hand holds for the down window before load lowers it.
