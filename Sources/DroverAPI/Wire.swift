@@ -104,13 +104,20 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
     public var desiredInstances: Int
     public var releases: [ReleaseInfo]
     public var instances: [InstanceInfo]
+    /// The autoscaling policy, when the service autoscales.
+    public var autoscale: AutoscalePolicy?
+    /// The live resize in force, if any.
+    public var limits: InstanceLimits?
 
-    public init(name: ServiceName, currentVersion: ReleaseVersion?, desiredInstances: Int, releases: [ReleaseInfo], instances: [InstanceInfo]) {
+    public init(name: ServiceName, currentVersion: ReleaseVersion?, desiredInstances: Int, releases: [ReleaseInfo], instances: [InstanceInfo],
+                autoscale: AutoscalePolicy? = nil, limits: InstanceLimits? = nil) {
         self.name = name
         self.currentVersion = currentVersion
         self.desiredInstances = desiredInstances
         self.releases = releases
         self.instances = instances
+        self.autoscale = autoscale
+        self.limits = limits
     }
 }
 

@@ -38,6 +38,7 @@ struct AutoscaleTests {
         try await agent.restart()
         let info = try await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self)
         #expect(info.policy?.max == 3)
+        #expect(try await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self).autoscale?.max == 3)
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)/autoscale").status == .noContent)
         #expect(try await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).policy == nil)
         let free = try await agent.scale(service, to: 5).decode(ScaleResult.self)

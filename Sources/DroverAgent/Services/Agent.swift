@@ -187,7 +187,8 @@ public final class Agent: Sendable {
         ServiceInfo(
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
             releases: try store.releases(of: record.name).map { releaseInfo($0, current: $0.version == record.currentVersion) },
-            instances: try await instances(of: record.name)
+            instances: try await instances(of: record.name),
+            autoscale: await autoscaling.policy(of: record.name), limits: record.instanceLimits
         )
     }
 
