@@ -186,6 +186,29 @@ struct DeploymentTests {
         await agent.stop()
     }
 
+    @Test func aDeployCanSupersedeOneWhoseInstancesAlreadyListen() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("overlisten")
+        let (agent, _) = try await agentWithV1(bed, service)
+        // v2's instances start, listen and answer, but never pass their health check: the
+        // rollout waits on them while v3 takes over the same slots' ports.
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec(["--unhealthy-after", "0"])).status == .created)
+        #expect(try await agent.upload(service, "3", artifact: Self.fixture, spec: Self.spec()).status == .created)
+        let stuck = try await agent.deploy(service, #"{"version": "2", "strategy": {"maxSurge": 2, "deadlineSeconds": 60}}"#).decode(DeploymentInfo.self)
+        #expect(await waitUntil(timeout: .seconds(10)) {
+            let now = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+            return (now?.filter { $0.version.rawValue == "2" && $0.activeState == "active" }.count ?? 0) >= 2
+        })
+        let replacing = try await agent.deploy(service, #"{"version": "3", "supersede": true, \#(Self.strategy)}"#)
+        #expect(replacing.status == .accepted, "\(replacing.text)")
+        let replaced = try await agent.finished(try replacing.decode(DeploymentInfo.self))
+        #expect(replaced.state == "succeeded", "\(replaced.reason ?? "")")
+        #expect(try await agent.request(.GET, "/v1/deployments/\(stuck.id)").decode(DeploymentInfo.self).state == "superseded")
+        let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(instances.count == 4 && instances.allSatisfy { $0.version.rawValue == "3" && $0.activeState == "active" }, "\(instances.map(\.unit))")
+        await agent.stop()
+    }
+
     @Test func twoServicesDeployAtOnceWithoutTouchingAThird() async throws {
         let bed = try Bed.require()
         let (agent, _) = try await agentWithV1(bed, uniqueService("bystander"))

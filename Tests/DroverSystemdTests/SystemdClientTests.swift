@@ -144,6 +144,32 @@ struct SystemdClientTests {
         try await bed.systemd.stopUnit(unit)
     }
 
+    @Test func aUnitWhoseStartJobWaitsIsListedAsInUse() async throws {
+        let bed = try Testbed.require()
+        let first = uniqueUnitName("first"), second = uniqueUnitName("second")
+        let gate = bed.manager.root + "/\(first).gate"
+        try await bed.install(first, fixtureUnit(type: "notify", arguments: "--ready-when-exists \(gate)"))
+        // Ordered after `first`: its start job waits, the unit still inactive, until `first` is ready.
+        try await bed.install(second, fixtureUnit(type: "notify", extra: "") + "\n[Unit]\nAfter=\(first)\n")
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await bed.systemd.startUnit(first) }
+            #expect(await waitUntil { (try? await bed.systemd.status(of: first))?.activeState == "activating" })
+            group.addTask { try await bed.systemd.startUnit(second) }
+            var row: UnitListEntry?
+            #expect(await waitUntil {
+                row = try? await bed.systemd.listUnits(matching: [second]).first
+                return (row?.jobID ?? 0) != 0
+            })
+            #expect(row?.activeState == "inactive" && row?.isInUse == true, "\(String(describing: row))")
+            #expect(FileManager.default.createFile(atPath: gate, contents: nil))
+            try await group.waitForAll()
+        }
+        #expect(try await bed.systemd.listUnits(matching: [second]).first?.jobID == 0)
+        try await bed.systemd.stopUnit(second)
+        try await bed.systemd.stopUnit(first)
+    }
+
     @Test func watchdogKeepsAFedUnitAliveAndKillsAStarvedOne() async throws {
         let bed = try Testbed.require()
         let fed = uniqueUnitName("fed"), starved = uniqueUnitName("starved")

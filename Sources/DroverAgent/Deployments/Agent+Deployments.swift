@@ -218,7 +218,7 @@ extension Agent {
         let releases = try store.releases(of: service)
         let keep = Set(releases.suffix(configuration.keepReleases).map(\.version)).union([current])
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
-        let inUse = Set(loaded.filter { $0.activeState != "inactive" }.compactMap { UnitNames.parseInstance($0.name)?.version })
+        let inUse = Set(loaded.filter(\.isInUse).compactMap { UnitNames.parseInstance($0.name)?.version })
         var removed: [ReleaseVersion] = []
         for release in releases where !keep.contains(release.version) && !inUse.contains(release.version) {
             units.removeTemplate(service, release.version)

@@ -47,11 +47,15 @@ final class InstanceObserver: @unchecked Sendable {
                   let status = try? await systemd.status(of: unit.name)
             else { continue }
             let ours = startedAt[unit.name] != nil
-            if status.activeState == "inactive" && !ours { continue }
+            // An inactive unit with a job queued (a start a superseded rollout left in flight)
+            // holds its slot: skipping it would let another release start on the same port.
+            if status.activeState == "inactive" && !ours && unit.jobID == 0 { continue }
             let seen = firstSeen[unit.name] ?? now
             firstSeen[unit.name] = seen
-            let condition = await condition(of: status, unit: unit.name, isNew: parsed.version == target,
-                                             health: specs[parsed.version]?.health, port: ports[parsed.slot])
+            let condition = unit.jobID != 0 && status.activeState == "inactive"
+                ? RolloutInstance.Condition.starting
+                : await condition(of: status, unit: unit.name, isNew: parsed.version == target,
+                                  health: specs[parsed.version]?.health, port: ports[parsed.slot])
             instances.append(RolloutInstance(slot: parsed.slot, version: parsed.version,
                                              startedAt: startedAt[unit.name] ?? seen, condition: condition, note: notes[unit.name]))
         }

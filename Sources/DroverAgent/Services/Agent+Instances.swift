@@ -44,7 +44,7 @@ extension Agent {
             try self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
 
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
-                .filter { $0.activeState != "inactive" }
+                .filter(\.isInUse)
             let existing = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit: unit, slot: $0.slot, version: $0.version) } }
             let current = existing.filter { $0.version == version }.sorted { $0.slot < $1.slot }
             for surplus in current.dropFirst(count).reversed() {

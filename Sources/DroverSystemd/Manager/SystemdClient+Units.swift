@@ -46,7 +46,8 @@ extension SystemdClient {
             return UnitListEntry(
                 name: fields[0].string ?? "", description: fields[1].string ?? "",
                 loadState: fields[2].string ?? "", activeState: fields[3].string ?? "",
-                subState: fields[4].string ?? ""
+                subState: fields[4].string ?? "",
+                jobID: fields.count > 7 ? UInt32(truncatingIfNeeded: fields[7].uint64 ?? 0) : 0
             )
         }
     }
