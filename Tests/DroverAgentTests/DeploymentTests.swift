@@ -169,9 +169,7 @@ struct DeploymentTests {
         let bed = try Bed.require()
         let service = uniqueService("over")
         let (agent, _) = try await agentWithV1(bed, service)
-        // Stuck in its start (not yet listening). A stuck release whose instances already listen
-        // was seen, once under load, to race the superseding rollout for a slot's port: see the
-        // closing note of the rolling-deploys issue.
+        // Stuck in its start (not yet listening); the next test covers instances that already listen.
         #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec(["--start-delay", "60"])).status == .created)
         #expect(try await agent.upload(service, "3", artifact: Self.fixture, spec: Self.spec()).status == .created)
         let stuck = try await agent.deploy(service, #"{"version": "2", "strategy": {"deadlineSeconds": 60}}"#).decode(DeploymentInfo.self)
