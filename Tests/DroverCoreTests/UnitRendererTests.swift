@@ -55,6 +55,8 @@ import Testing
         (ServiceSpec(binary: "web", environment: ["1A": "x"]), "environment.1A"),
         (ServiceSpec(binary: "web", sandbox: ["ExecStartPre": "/bin/sh"]), "sandbox.ExecStartPre"),
         (ServiceSpec(binary: "web", sandbox: ["ProtectHome": "read-only\nUser=root"]), "sandbox.ProtectHome"),
+        // A trailing backslash would join the next line (NoNewPrivileges=yes) to this value.
+        (ServiceSpec(binary: "web", sandbox: ["ProtectHome": "read-only\\"]), "sandbox.ProtectHome"),
         (ServiceSpec(binary: "web", watchdogSeconds: 5), "watchdogSeconds"),
         (ServiceSpec(binary: "web", restart: .init(mode: "sometimes")), "restart.mode"),
         (ServiceSpec(binary: "web", resources: .init(memoryBytes: 1000)), "resources.memoryBytes"),

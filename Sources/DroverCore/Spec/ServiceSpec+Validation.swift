@@ -63,7 +63,7 @@ extension ServiceSpec {
             guard Sandbox.directives.contains(key) else {
                 throw SpecError(field: "sandbox.\(key)", problem: "is not a sandbox directive Drover manages (known: \(Sandbox.directives.sorted().joined(separator: ", ")))")
             }
-            if let value { try Self.checkText(value, field: "sandbox.\(key)") }
+            if let value { try Self.checkUnquotedValue(value, field: "sandbox.\(key)") }
         }
     }
 
@@ -72,6 +72,16 @@ extension ServiceSpec {
         if let bad = value.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             let name = bad == "\n" ? "a newline" : "the control character U+\(String(bad.value, radix: 16, uppercase: true))"
             throw SpecError(field: field, problem: "contains \(name); values must be one line of printable text")
+        }
+    }
+
+    /// A value written into a unit file without quotes (sandbox directives): one line, and no
+    /// backslash, since a trailing one continues the directive onto the next line and would
+    /// swallow the directive after it (e.g. `NoNewPrivileges=yes`).
+    static func checkUnquotedValue(_ value: String, field: String) throws(SpecError) {
+        try checkText(value, field: field)
+        guard !value.contains("\\") else {
+            throw SpecError(field: field, problem: "contains a backslash, which would continue the directive onto the next line in the unit file")
         }
     }
 
