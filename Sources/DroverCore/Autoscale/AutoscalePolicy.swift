@@ -45,7 +45,7 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
             throw SpecError(field: "autoscale", problem: "needs a cpu or a memory target (or both)")
         }
         if let cpu, !(cpu > 0) { throw SpecError(field: "autoscale.cpu", problem: "must be more than 0 cores") }
-        if let memoryBytes, memoryBytes < 1 << 20 { throw SpecError(field: "autoscale.memoryBytes", problem: "must be at least 1 MiB") }
+        try ServiceSpec.checkMemoryBytes(memoryBytes, field: "autoscale.memoryBytes")
         guard interval >= .milliseconds(100), (0.0..<1.0).contains(tolerance) else {
             throw SpecError(field: "autoscale", problem: "interval must be at least 0.1 s and tolerance in [0, 1)")
         }

@@ -15,10 +15,8 @@ public struct InstanceLimits: Codable, Sendable, Equatable {
         guard cpuPercent != nil || memoryBytes != nil else {
             throw SpecError(field: "limits", problem: "needs cpuPercent or memoryBytes (or both); DELETE the resize to go back to the specs' limits")
         }
-        if let cpuPercent { try ServiceSpec.checkRange(cpuPercent, 1...100_000, field: "cpuPercent") }
-        if let memoryBytes, memoryBytes < 1 << 20 {
-            throw SpecError(field: "memoryBytes", problem: "must be at least 1 MiB (1048576), not \(memoryBytes)")
-        }
+        try ServiceSpec.checkCPUPercent(cpuPercent, field: "cpuPercent")
+        try ServiceSpec.checkMemoryBytes(memoryBytes, field: "memoryBytes")
     }
 
     /// The limits an instance of a release with `spec` runs with, this resize applied.

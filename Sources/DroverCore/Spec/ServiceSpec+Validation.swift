@@ -51,14 +51,10 @@ extension ServiceSpec {
         try Self.checkRange(restart.delaySeconds, 0...3_600, field: "restart.delaySeconds")
         try Self.checkRange(restart.burst, 1...1_000, field: "restart.burst")
         try Self.checkRange(restart.intervalSeconds, 1...86_400, field: "restart.intervalSeconds")
-        if let cpu = resources.cpuPercent { try Self.checkRange(cpu, 1...100_000, field: "resources.cpuPercent") }
-        if let cpu = resources.serviceCPUPercent { try Self.checkRange(cpu, 1...100_000, field: "resources.serviceCPUPercent") }
-        if let memory = resources.memoryBytes, memory < 1 << 20 {
-            throw SpecError(field: "resources.memoryBytes", problem: "must be at least 1 MiB (1048576), not \(memory)")
-        }
-        if let memory = resources.serviceMemoryBytes, memory < 1 << 20 {
-            throw SpecError(field: "resources.serviceMemoryBytes", problem: "must be at least 1 MiB (1048576), not \(memory)")
-        }
+        try Self.checkCPUPercent(resources.cpuPercent, field: "resources.cpuPercent")
+        try Self.checkMemoryBytes(resources.memoryBytes, field: "resources.memoryBytes")
+        try Self.checkCPUPercent(resources.serviceCPUPercent, field: "resources.serviceCPUPercent")
+        try Self.checkMemoryBytes(resources.serviceMemoryBytes, field: "resources.serviceMemoryBytes")
         for (key, value) in sandbox.sorted(by: { $0.key < $1.key }) {
             guard Sandbox.directives.contains(key) else {
                 throw SpecError(field: "sandbox.\(key)", problem: "is not a sandbox directive Drover manages (known: \(Sandbox.directives.sorted().joined(separator: ", ")))")
@@ -96,6 +92,18 @@ extension ServiceSpec {
             guard !component.isEmpty, component != ".", component != ".." else {
                 throw SpecError(field: field, problem: "must stay inside the release: no empty, '.' or '..' components")
             }
+        }
+    }
+
+    /// A `CPUQuota=` in percent of one CPU, where given.
+    static func checkCPUPercent(_ value: Int?, field: String) throws(SpecError) {
+        if let value { try checkRange(value, 1...100_000, field: field) }
+    }
+
+    /// A memory amount (`MemoryMax=`, a target), where given: at least 1 MiB.
+    static func checkMemoryBytes(_ value: UInt64?, field: String) throws(SpecError) {
+        if let value, value < 1 << 20 {
+            throw SpecError(field: field, problem: "must be at least 1 MiB (1048576), not \(value)")
         }
     }
 
