@@ -140,12 +140,14 @@ public struct ReleaseFiles: Sendable {
         return result
     }
 
-    /// Writes `<slot>.env` (`PORT=<port>`) for each slot.
+    /// Writes `<slot>.env` (`PORT=<port>`) for each slot whose file is missing or differs.
+    /// Slots keep their ports, so after the first scale this writes (and fsyncs) nothing.
     func writeSlotEnvironment(_ service: ServiceName, ports: [Int: Int]) throws {
         let directory = slotDirectory(service)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         for (slot, port) in ports {
-            try AtomicFile.write(Data("PORT=\(port)\n".utf8), to: directory + "/\(slot).env")
+            let path = directory + "/\(slot).env", contents = Data("PORT=\(port)\n".utf8)
+            if FileManager.default.contents(atPath: path) != contents { try AtomicFile.write(contents, to: path) }
         }
     }
 
