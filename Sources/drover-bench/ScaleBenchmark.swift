@@ -88,8 +88,14 @@ struct ScaleBenchmark: AsyncParsableCommand {
             try await agent.call(.PUT, "/v1/services/web/scale", body: .init(string: #"{"instances": 1}"#), expect: .ok)
             let policy = #"{"min": 1, "max": 4, "cpu": 0.5, "intervalSeconds": \#(interval)}"#
             try await agent.call(.PUT, "/v1/services/web/autoscale", body: .init(string: policy), expect: .ok)
-            // Let the loop take its first readings, as it would have long before load arrives.
-            try await Task.sleep(for: .seconds(interval * 2))
+            // Let the loop take its first readings (two rounds: a CPU rate), as it would have long
+            // before load arrives.
+            let primed = await waitUntil(timeout: .seconds(interval * 10 + 10), interval: .milliseconds(20)) {
+                guard let data = try? await agent.call(.GET, "/v1/services/web/autoscale", expect: .ok),
+                      let info = try? JSONDecoder.droverAPI.decode(AutoscaleInfo.self, from: data) else { return false }
+                return info.decisions.count >= 2
+            }
+            guard primed else { throw ValidationError("the autoscaler made no decisions; see \(agent.work)/agent.log") }
             let port = try await activeInstances(agent).first?.port ?? 0
             let stop = Flag()
             let started = clock.now
