@@ -126,7 +126,7 @@ extension Agent {
                     try store.record("deployment.step", service: service, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
                     let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
                     try files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
-                    try await perform(actions, service: service, observer: observer, deadline: target.deadline)
+                    try await perform(actions, service: service, specs: specs, observer: observer, deadline: target.deadline)
                 case .wait:
                     try await Task.sleep(for: configuration.rolloutPollInterval)
                 case .complete:
@@ -162,7 +162,8 @@ extension Agent {
     }
 
     /// Stops first, then starts; a start waits at most the deadline (the planner judges the rest).
-    private func perform(_ actions: [RolloutAction], service: ServiceName, observer: InstanceObserver, deadline: Duration) async throws {
+    private func perform(_ actions: [RolloutAction], service: ServiceName, specs: [ReleaseVersion: ServiceSpec],
+                         observer: InstanceObserver, deadline: Duration) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for action in actions where action.kind == .stop {
                 let unit = UnitNames.instance(service, action.version, slot: action.slot)
@@ -174,7 +175,7 @@ extension Agent {
             try await group.waitForAll()
         }
         for version in Set(actions.filter { $0.kind == .start }.map(\.version)) {
-            if let spec = try store.release(service, version)?.spec { try await ensureSocket(service, spec: spec) }
+            if let spec = specs[version] { try await ensureSocket(service, spec: spec) }
         }
         for action in actions where action.kind == .start {
             observer.started(UnitNames.instance(service, action.version, slot: action.slot))
