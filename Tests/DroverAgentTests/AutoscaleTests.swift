@@ -301,8 +301,12 @@ struct AutoscaleUnderLoadTests {
             await log.update(from: agent, service)
             return log.all.contains { $0.time > loadOn && $0.action == "scaled" && $0.desired > 1 }
         }
-        // Hold the load a few more intervals, then stop it.
-        try await Task.sleep(for: .seconds(3 * interval))
+        // Hold the load for three more decisions, then stop it.
+        let scaledAt = log.all.first { $0.time > loadOn && $0.action == "scaled" }?.time ?? loadOn
+        #expect(await waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
+            await log.update(from: agent, service)
+            return log.all.filter { $0.time > scaledAt }.count >= 3
+        })
         flag.set()
         let loadOff = Date()
         await loading
