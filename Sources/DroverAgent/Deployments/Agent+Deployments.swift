@@ -83,16 +83,10 @@ extension Agent {
     /// stopped (with its pending waits cancelled) as soon as a newer one supersedes it.
     func execute(_ deployment: DeploymentInfo) async {
         await activeDeployments.enter(deployment)
-        while await activeDeployments.othersExecuting(deployment), !Task.isCancelled {
-            try? await Task.sleep(for: configuration.rolloutPollInterval)
-        }
+        await activeDeployments.waitUntilAlone(deployment)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.roll(deployment) }
-            group.addTask {
-                while !Task.isCancelled, await !self.activeDeployments.isSuperseded(deployment.id) {
-                    try? await Task.sleep(for: self.configuration.rolloutPollInterval)
-                }
-            }
+            group.addTask { await self.activeDeployments.waitUntilSuperseded(deployment.id) }
             await group.next()
             group.cancelAll()
         }
