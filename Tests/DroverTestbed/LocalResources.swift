@@ -18,11 +18,28 @@ private func isFree(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
+    var address = loopback(port)
+    return withSocketAddress(&address) { bind(fd, $0, $1) == 0 }
+}
+
+/// A TCP socket connected to 127.0.0.1:`port`, for tests that speak raw bytes; the caller closes it.
+public func connectedLoopbackSocket(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestbedError("socket failed") }
+    var address = loopback(port)
+    guard withSocketAddress(&address, { connect(fd, $0, $1) }) == 0 else {
+        close(fd)
+        throw TestbedError("connect to 127.0.0.1:\(port) failed")
+    }
+    return fd
+}
+
+private func loopback(_ port: Int) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withSocketAddress(&address) { bind(fd, $0, $1) == 0 }
+    return address
 }
 
 /// Whether a Unix stream socket at `path` accepts a connection now.
