@@ -1,6 +1,6 @@
 /// The version of a release: `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`.
 ///
-/// Versions name template units (`drover-web-1.2.0@.service`) and release directories,
+/// Versions name template units (`drover-web_1.2.0@.service`) and release directories,
 /// so they exclude `@`, `/`, `%`, `\` and white space by construction.
 public struct ReleaseVersion: ValidatedName {
     public let rawValue: String
