@@ -15,14 +15,18 @@ struct AgentReleaseTests {
         let artifact = try await Tarball.make([
             .directory("bin"), .file("bin/server", Self.fixture, executable: true),
             .file("share/config.txt", Data("hello".utf8)), .symlink("current", target: "bin/server"),
+            .file("bin/helper", Data("#!/bin/sh\n".utf8), mode: 0o6755),
         ])
         let reply = try await agent.upload(service, "3.1.4", artifact: artifact,
                                            spec: #"{"binary": "bin/server", "type": "notify", "environment": {"GREETING": "hi there"}}"#)
         #expect(reply.status == .created, "\(reply.text)")
         let release = try reply.decode(ReleaseInfo.self)
         #expect(release.kind == "tarball")
-        #expect(release.files == 2)
+        #expect(release.files == 3)
         let root = agent.stateDirectory + "/services/\(service)/releases/3.1.4"
+        // Set-user-ID and set-group-ID bits are dropped: no release puts a setuid-root file on the host.
+        let helperMode = try FileManager.default.attributesOfItem(atPath: root + "/bin/helper")[.posixPermissions] as? Int
+        #expect(helperMode == 0o755, "mode \(String(helperMode ?? 0, radix: 8))")
         #expect(FileManager.default.fileExists(atPath: root + "/share/config.txt"))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/current") == "bin/server")
 

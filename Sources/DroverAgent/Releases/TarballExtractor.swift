@@ -3,7 +3,7 @@ import Foundation
 
 /// Unpacks a `.tar.gz` with libarchive into a fresh directory, refusing anything that could
 /// reach outside it: absolute paths, `..`, links pointing out, device nodes, FIFOs and
-/// sockets. libarchive's own guards (`SECURE_NODOTDOT`, `SECURE_SYMLINKS`) run as well, and
+/// sockets, and set-user-ID bits. libarchive's own guards (`SECURE_NODOTDOT`, `SECURE_SYMLINKS`) run as well, and
 /// the unpacked size is capped (a small archive can expand enormously).
 enum TarballExtractor {
     private static let regularFile: UInt32 = 0o100000
@@ -57,6 +57,9 @@ enum TarballExtractor {
                 throw ReleaseError(.unprocessable, "unsafe_tarball", "\(rawName) is a device, FIFO or socket: a release may hold only files, directories and symlinks")
             }
             archive_entry_set_pathname(entry, root + "/" + name)
+            // The agent unpacks as root: keep rwx bits only, never set-user-ID, set-group-ID or
+            // sticky, so no release can leave a setuid-root file on the host.
+            archive_entry_set_perm(entry, archive_entry_perm(entry) & 0o777)
 
             guard archive_write_header(writer, entry) >= ARCHIVE_WARN else {
                 throw ReleaseError(.unprocessable, "unsafe_tarball", "cannot unpack \(rawName): \(message(writer))")

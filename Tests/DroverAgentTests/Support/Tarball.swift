@@ -5,7 +5,7 @@ import Foundation
 /// (Python's tarfile writes what it is told: `../x`, absolute paths, device nodes).
 enum Tarball {
     enum Entry {
-        case file(String, Data, executable: Bool = false)
+        case file(String, Data, executable: Bool = false, mode: Int? = nil)
         case directory(String)
         case symlink(String, target: String)
         case characterDevice(String)
@@ -18,10 +18,10 @@ enum Tarball {
         var lines: [String] = []
         for (index, entry) in entries.enumerated() {
             switch entry {
-            case .file(let name, let data, let executable):
+            case .file(let name, let data, let executable, let mode):
                 let source = directory.appendingPathComponent("content-\(index)")
                 try data.write(to: source)
-                lines.append("add_file(\(pythonString(name)), \(pythonString(source.path)), \(executable ? "0o755" : "0o644"))")
+                lines.append("add_file(\(pythonString(name)), \(pythonString(source.path)), \(mode ?? (executable ? 0o755 : 0o644)))")
             case .directory(let name):
                 lines.append("add_special(\(pythonString(name)), tarfile.DIRTYPE)")
             case .symlink(let name, let target):
