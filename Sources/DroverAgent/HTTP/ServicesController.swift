@@ -74,13 +74,7 @@ struct ServicesController<Context: RequestContext> {
         }
         group.post("services/:service/rollback") { request, context in
             let service = try serviceName(context)
-            let body = try await request.body.collect(upTo: 1 << 20)
-            let rollback: RollbackRequest
-            do {
-                rollback = body.readableBytes == 0 ? RollbackRequest() : try JSONDecoder.droverAPI.decode(RollbackRequest.self, from: Data(buffer: body))
-            } catch {
-                throw AgentError.badRequest("invalid_body", "the JSON body is not valid: \(DecodingErrorText(error))")
-            }
+            let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest())
             return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
         }
         group.get("deployments/:id") { _, context in
@@ -126,14 +120,16 @@ func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws ->
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
 }
 
-/// Decodes a small JSON body, with an error that names the field.
-func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+/// Decodes a small JSON body, with an error that names the field. An empty body is
+/// `ifEmpty` where the route has a default, else invalid.
+func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext, ifEmpty: T? = nil) async throws -> T {
     let body: ByteBuffer
     do {
         body = try await request.body.collect(upTo: 1 << 20)
     } catch {
         throw AgentError(.contentTooLarge, "too_large", "a JSON body must be under 1 MiB")
     }
+    if body.readableBytes == 0, let ifEmpty { return ifEmpty }
     do {
         return try JSONDecoder.droverAPI.decode(T.self, from: Data(buffer: body))
     } catch {
