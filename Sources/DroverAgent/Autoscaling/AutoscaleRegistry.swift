@@ -8,6 +8,8 @@ import Foundation
 actor AutoscaleRegistry {
     private struct Entry {
         var autoscaler: Autoscaler
+        /// Its own meter, not the API's (`CPURates`): a rate over the whole interval, however
+        /// often instances are read by `GET …/instances` or a metrics scrape in between.
         var meter = CPURateMeter()
         var decisions: [AutoscaleDecisionInfo] = []
         var paused: String?

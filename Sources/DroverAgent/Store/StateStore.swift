@@ -216,7 +216,7 @@ public final class StateStore: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT slot, port FROM slots WHERE service = ?", arguments: [service.rawValue]) {
                 ports[row["slot"]] = row["port"]
             }
-            let missing = (1...max(count, 1)).filter { $0 <= count && ports[$0] == nil }
+            let missing = count > 0 ? (1...count).filter { ports[$0] == nil } : []
             guard !missing.isEmpty else { return ports.filter { $0.key <= count } }
             var used = Set(try Int.fetchAll(db, sql: "SELECT port FROM slots"))
             var candidate = range.lowerBound
