@@ -42,9 +42,11 @@ final class InstanceObserver: @unchecked Sendable {
     /// `specs` gives each version's spec (for its health check); `ports` each slot's port.
     func observe(specs: [ReleaseVersion: ServiceSpec], ports: [Int: Int], target: ReleaseVersion) async throws -> [RolloutInstance] {
         var instances: [RolloutInstance] = []
-        for unit in try await systemd.listUnits(matching: [UnitNames.instancePattern(service)]) {
+        let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
+        let statuses = await systemd.statuses(of: loaded.map(\.name))
+        for unit in loaded {
             guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == service,
-                  let status = try? await systemd.status(of: unit.name)
+                  let status = statuses[unit.name]
             else { continue }
             let ours = startedAt[unit.name] != nil
             // An inactive unit with a job queued (a start a superseded rollout left in flight)

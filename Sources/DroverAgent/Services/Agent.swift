@@ -133,13 +133,7 @@ public final class Agent: Sendable {
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
         var result: [InstanceInfo] = []
         var usage: [String: CgroupUsage] = [:]
-        // Statuses are asked for all at once: they pipeline over the one bus connection.
-        let statuses = await withTaskGroup(of: (String, UnitStatus?).self) { group in
-            for unit in loaded { group.addTask { (unit.name, try? await self.systemd.status(of: unit.name)) } }
-            var result: [String: UnitStatus] = [:]
-            for await (unit, status) in group { result[unit] = status }
-            return result
-        }
+        let statuses = await systemd.statuses(of: loaded.map(\.name))
         for unit in loaded {
             guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
             guard let status = statuses[unit.name], status.activeState != "inactive" else { continue }

@@ -3,6 +3,17 @@ import Foundation
 
 /// Reading units, listing them, changing them at run time, and reloading unit files.
 extension SystemdClient {
+    /// The statuses of `units`, asked for all at once (the calls pipeline over the one
+    /// connection). Units whose status cannot be read (gone meanwhile) are left out.
+    public nonisolated func statuses(of units: [String]) async -> [String: UnitStatus] {
+        await withTaskGroup(of: (String, UnitStatus?).self) { group in
+            for unit in units { group.addTask { (unit, try? await self.status(of: unit)) } }
+            var result: [String: UnitStatus] = [:]
+            for await (unit, status) in group { result[unit] = status }
+            return result
+        }
+    }
+
     /// The status of `unit`. Throws `.noSuchUnit` when systemd has no such unit (no file, not loaded).
     public func status(of unit: String) async throws -> UnitStatus {
         let common = try await properties(of: unit, interface: "org.freedesktop.systemd1.Unit")
