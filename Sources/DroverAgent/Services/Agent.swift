@@ -124,10 +124,14 @@ public final class Agent: Sendable {
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
     /// with their CPU, memory and pressure.
     public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
-        let record = try existing(name)
+        try await instances(of: try existing(name), releases: try store.releases(of: name))
+    }
+
+    private func instances(of record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord]) async throws -> [InstanceInfo] {
+        let name = record.name
         let ports = try store.allPorts(of: name)
         // The limits each release's instances run with: the spec's, or a live resize's.
-        let limits = Dictionary(try store.releases(of: name).map { release in
+        let limits = Dictionary(releases.map { release in
             (release.version, record.instanceLimits?.applied(to: release.spec.resources) ?? release.spec.resources)
         }, uniquingKeysWith: { first, _ in first })
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
@@ -178,10 +182,11 @@ public final class Agent: Sendable {
     }
 
     private func info(_ record: StateStore.ServiceRecord) async throws -> ServiceInfo {
-        ServiceInfo(
+        let releases = try store.releases(of: record.name)
+        return ServiceInfo(
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
-            releases: try store.releases(of: record.name).map { releaseInfo($0, current: $0.version == record.currentVersion) },
-            instances: try await instances(of: record.name),
+            releases: releases.map { releaseInfo($0, current: $0.version == record.currentVersion) },
+            instances: try await instances(of: record, releases: releases),
             autoscale: await autoscaling.policy(of: record.name), limits: record.instanceLimits
         )
     }
