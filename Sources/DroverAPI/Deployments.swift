@@ -18,13 +18,19 @@ public struct DeploymentStrategy: Codable, Sendable, Equatable {
         self.autoRevert = autoRevert
     }
 
+    /// The range of each field, checked where a strategy is decoded (the deadline must also
+    /// exceed `minHealthySeconds`, checked with the rest of the rollout target).
+    public static let surgeRange = 0...Bounds.instances.upperBound
+    public static let minHealthySecondsRange: ClosedRange<Double> = 0...3_600
+    public static let deadlineSecondsRange: ClosedRange<Double> = 0.1...86_400
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DeploymentStrategy()
-        maxSurge = try c.decodeIfPresent(Int.self, forKey: .maxSurge) ?? d.maxSurge
-        maxUnavailable = try c.decodeIfPresent(Int.self, forKey: .maxUnavailable) ?? d.maxUnavailable
-        minHealthySeconds = try c.decodeIfPresent(Double.self, forKey: .minHealthySeconds) ?? d.minHealthySeconds
-        deadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .deadlineSeconds) ?? d.deadlineSeconds
+        maxSurge = try c.decodeIfPresent(Int.self, forKey: .maxSurge, in: Self.surgeRange) ?? d.maxSurge
+        maxUnavailable = try c.decodeIfPresent(Int.self, forKey: .maxUnavailable, in: Self.surgeRange) ?? d.maxUnavailable
+        minHealthySeconds = try c.decodeIfPresent(Double.self, forKey: .minHealthySeconds, in: Self.minHealthySecondsRange) ?? d.minHealthySeconds
+        deadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .deadlineSeconds, in: Self.deadlineSecondsRange) ?? d.deadlineSeconds
         autoRevert = try c.decodeIfPresent(Bool.self, forKey: .autoRevert) ?? d.autoRevert
     }
 }

@@ -36,6 +36,13 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
         self.maxStepDown = maxStepDown
     }
 
+    /// The range of each field, checked where a policy is decoded and again by `validate`.
+    public static let countRange = 1...Bounds.instances.upperBound
+    public static let toleranceRange: ClosedRange<Double> = 0...0.99
+    public static let intervalSecondsRange: ClosedRange<Double> = 0.1...3_600
+
+    /// Checks the policy against the host's `max_instances` and the ranges of its fields (a
+    /// policy made in code, or read back from the store, gets the same checks as one decoded).
     public func validate(maxInstances: Int) throws(SpecError) {
         guard min >= 1, min <= max, max <= maxInstances else {
             throw SpecError(field: "autoscale", problem: "needs 1 ≤ min ≤ max ≤ \(maxInstances) (max_instances), not min \(min), max \(max)"
@@ -44,13 +51,16 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
         guard cpu != nil || memoryBytes != nil else {
             throw SpecError(field: "autoscale", problem: "needs a cpu or a memory target (or both)")
         }
-        if let cpu, !(cpu > 0) { throw SpecError(field: "autoscale.cpu", problem: "must be more than 0 cores") }
-        try ServiceSpec.checkMemoryBytes(memoryBytes, field: "autoscale.memoryBytes")
-        guard interval >= .milliseconds(100), (0.0..<1.0).contains(tolerance) else {
-            throw SpecError(field: "autoscale", problem: "interval must be at least 0.1 s and tolerance in [0, 1)")
+        if let cpu, !Bounds.cpuCores.contains(cpu) {
+            throw SpecError(field: "autoscale.cpu", problem: "must be between \(Bounds.cpuCores.lowerBound) and \(Bounds.cpuCores.upperBound) cores, not \(cpu)")
         }
-        guard scaleUpStabilization >= .zero, scaleDownStabilization >= .zero, (maxStepUp ?? 1) >= 1, (maxStepDown ?? 1) >= 1 else {
-            throw SpecError(field: "autoscale", problem: "stabilization windows cannot be negative and steps must be at least 1")
+        try ServiceSpec.checkMemoryBytes(memoryBytes, field: "autoscale.memoryBytes")
+        guard Self.intervalSecondsRange.contains(interval.seconds), Self.toleranceRange.contains(tolerance) else {
+            throw SpecError(field: "autoscale", problem: "interval must be 0.1 to 3600 s and tolerance 0 to 0.99")
+        }
+        guard Bounds.seconds.contains(scaleUpStabilization.seconds), Bounds.seconds.contains(scaleDownStabilization.seconds),
+              Bounds.step.contains(maxStepUp ?? 1), Bounds.step.contains(maxStepDown ?? 1) else {
+            throw SpecError(field: "autoscale", problem: "stabilization windows must be 0 to 86400 s and steps 1 to \(Bounds.step.upperBound)")
         }
     }
 
@@ -59,20 +69,25 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
         case intervalSeconds, scaleUpStabilizationSeconds, scaleDownStabilizationSeconds
     }
 
+    /// Every number is range-checked here, so no policy that decodes can make the
+    /// autoscaler's arithmetic overflow.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func seconds(_ key: CodingKeys) throws -> Duration? {
-            try c.decodeIfPresent(Double.self, forKey: key).map { .milliseconds(Int64(($0 * 1000).rounded())) }
+        func seconds(_ key: CodingKeys, in range: ClosedRange<Double>) throws -> Duration? {
+            try c.decodeIfPresent(Double.self, forKey: key, in: range).map(Duration.seconds(clamping:))
         }
         let defaults = AutoscalePolicy(min: 1, max: 1)
         self.init(
-            min: try c.decode(Int.self, forKey: .min), max: try c.decode(Int.self, forKey: .max),
-            cpu: try c.decodeIfPresent(Double.self, forKey: .cpu), memoryBytes: try c.decodeIfPresent(UInt64.self, forKey: .memoryBytes),
-            interval: try seconds(.intervalSeconds) ?? defaults.interval,
-            tolerance: try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? defaults.tolerance,
-            scaleUpStabilization: try seconds(.scaleUpStabilizationSeconds) ?? defaults.scaleUpStabilization,
-            scaleDownStabilization: try seconds(.scaleDownStabilizationSeconds) ?? defaults.scaleDownStabilization,
-            maxStepUp: try c.decodeIfPresent(Int.self, forKey: .maxStepUp), maxStepDown: try c.decodeIfPresent(Int.self, forKey: .maxStepDown)
+            min: try c.decode(Int.self, forKey: .min, in: Self.countRange),
+            max: try c.decode(Int.self, forKey: .max, in: Self.countRange),
+            cpu: try c.decodeIfPresent(Double.self, forKey: .cpu, in: Bounds.cpuCores),
+            memoryBytes: try c.decodeIfPresent(UInt64.self, forKey: .memoryBytes, in: Bounds.memoryBytes),
+            interval: try seconds(.intervalSeconds, in: Self.intervalSecondsRange) ?? defaults.interval,
+            tolerance: try c.decodeIfPresent(Double.self, forKey: .tolerance, in: Self.toleranceRange) ?? defaults.tolerance,
+            scaleUpStabilization: try seconds(.scaleUpStabilizationSeconds, in: Bounds.seconds) ?? defaults.scaleUpStabilization,
+            scaleDownStabilization: try seconds(.scaleDownStabilizationSeconds, in: Bounds.seconds) ?? defaults.scaleDownStabilization,
+            maxStepUp: try c.decodeIfPresent(Int.self, forKey: .maxStepUp, in: Bounds.step),
+            maxStepDown: try c.decodeIfPresent(Int.self, forKey: .maxStepDown, in: Bounds.step)
         )
     }
 
@@ -88,12 +103,5 @@ public struct AutoscalePolicy: Codable, Sendable, Equatable {
         try c.encode(scaleDownStabilization.seconds, forKey: .scaleDownStabilizationSeconds)
         try c.encodeIfPresent(maxStepUp, forKey: .maxStepUp)
         try c.encodeIfPresent(maxStepDown, forKey: .maxStepDown)
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double` (for JSON and messages).
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -34,10 +34,10 @@ public struct Autoscaler: Sendable, Equatable {
         let downWindow = history.filter { now - $0.time <= policy.scaleDownStabilization }.map(\.count)
         if let lowestRecent = upWindow.min(), lowestRecent > current {
             let step = policy.maxStepUp ?? Swift.max(current, 4)
-            desired = Swift.min(lowestRecent, current + step)
+            desired = Swift.min(lowestRecent, current.addingSaturated(step))
             if desired < lowestRecent { why += "; at most +\(step) at once" }
         } else if let highestRecent = downWindow.max(), highestRecent < current {
-            desired = Swift.max(highestRecent, current - (policy.maxStepDown ?? current))
+            desired = Swift.max(highestRecent, current.subtractingSaturated(policy.maxStepDown ?? current))
             why += "; lower for the whole \(policy.scaleDownStabilization) window"
         } else if recommendation.count < current {
             why += "; held: a higher recommendation within the last \(policy.scaleDownStabilization)"
@@ -61,7 +61,10 @@ public struct Autoscaler: Sendable, Equatable {
             guard !values.isEmpty else { return }
             let average = values.reduce(0, +) / Double(values.count)
             let ratio = average / target
-            let count = abs(ratio - 1) <= policy.tolerance ? current : Int((Double(current) * ratio).rounded(.up))
+            // However small the target or large the reading, the count stays a sane Int: the
+            // bounds below cut it to `max` anyway.
+            let count = abs(ratio - 1) <= policy.tolerance
+                ? current : Int(roundingUp: Double(current) * ratio, clampedTo: Bounds.instances, fallback: current)
             let reason = "\(name) \(format(average))\(unit) per instance vs target \(format(target))\(unit) (\(values.count) ready instances) → \(count)"
             if best == nil || count > best!.count { best = (count, reason) }
         }
@@ -76,6 +79,7 @@ public struct Autoscaler: Sendable, Equatable {
 
     private func format(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
+        guard rounded.isFinite, abs(rounded) < 1e15 else { return String(value) }
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }
 

@@ -36,7 +36,7 @@ public enum RolloutPlanner {
         let surplusNew = new.sorted { ($0.isServing(now: now, minHealthy: target.minHealthy) ? 1 : 0, -$0.slot) < ($1.isServing(now: now, minHealthy: target.minHealthy) ? 1 : 0, -$1.slot) }
             .prefix(max(0, new.count - target.count))
         var serving = old.filter { $0.isServing(now: now, minHealthy: .zero) }.count + servingNew.count
-        let floor = target.count - target.maxUnavailable
+        let floor = target.count.subtractingSaturated(target.maxUnavailable)
         for instance in surplusNew {
             let counts = instance.isServing(now: now, minHealthy: target.minHealthy)
             if counts && serving - 1 < floor { continue }
@@ -53,7 +53,7 @@ public enum RolloutPlanner {
         let stopped = Set(stops.map { "\($0.version)@\($0.slot)" })
         let remaining = instances.filter { !stopped.contains("\($0.version)@\($0.slot)") }
         let running = remaining.filter { !$0.isFailed }.count
-        let room = target.count + target.maxSurge - running
+        let room = target.count.addingSaturated(target.maxSurge).subtractingSaturated(running)
         let keptNew = remaining.filter { $0.version == target.version }.count
         // Not in a slot vacated by this very batch: its port may still be held for a moment by
         // the process being stopped. A later batch reuses it.

@@ -27,10 +27,10 @@ public struct RolloutTarget: Sendable, Equatable, Codable {
         guard (0...maxInstances).contains(count) else {
             throw SpecError(field: "instances", problem: "must be between 0 and \(maxInstances), not \(count)")
         }
-        guard maxSurge >= 0, maxUnavailable >= 0 else {
-            throw SpecError(field: "strategy", problem: "maxSurge and maxUnavailable cannot be negative")
+        guard Bounds.instances.contains(maxSurge), Bounds.instances.contains(maxUnavailable) else {
+            throw SpecError(field: "strategy", problem: "maxSurge and maxUnavailable must be between 0 and \(Bounds.instances.upperBound)")
         }
-        guard maxSurge + maxUnavailable >= 1 else {
+        guard maxSurge > 0 || maxUnavailable > 0 else {
             throw SpecError(field: "strategy", problem: "maxSurge or maxUnavailable must be at least 1, or no instance could ever be replaced")
         }
         guard minHealthy >= .zero, deadline > minHealthy else {

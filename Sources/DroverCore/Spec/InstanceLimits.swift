@@ -11,6 +11,14 @@ public struct InstanceLimits: Codable, Sendable, Equatable {
         self.memoryBytes = memoryBytes
     }
 
+    enum CodingKeys: String, CodingKey { case cpuPercent, memoryBytes }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        cpuPercent = try c.decodeIfPresent(Int.self, forKey: .cpuPercent, in: Bounds.cpuPercent)
+        memoryBytes = try c.decodeIfPresent(UInt64.self, forKey: .memoryBytes, in: Bounds.memoryBytes)
+    }
+
     public func validate() throws(SpecError) {
         guard cpuPercent != nil || memoryBytes != nil else {
             throw SpecError(field: "limits", problem: "needs cpuPercent or memoryBytes (or both); DELETE the resize to go back to the specs' limits")
