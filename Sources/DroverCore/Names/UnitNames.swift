@@ -65,12 +65,13 @@ public enum UnitNames {
 }
 
 extension String {
-    /// `replacingOccurrences` without Foundation, so the core stays dependency-free.
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var result = ""
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
+    /// `replacingOccurrences` without Foundation, so the core stays dependency-free. Compares
+    /// Unicode scalars, not `Character`s, so a mark fused to `target` cannot hide it.
+    func replacingAll(_ target: Unicode.Scalar, with replacement: String) -> String {
+        var result = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            if scalar == target { result.append(contentsOf: replacement.unicodeScalars) } else { result.append(scalar) }
         }
-        return result
+        return String(result)
     }
 }

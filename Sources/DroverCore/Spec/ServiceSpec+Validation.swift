@@ -2,17 +2,32 @@ extension ServiceSpec {
     /// Environment variables Drover sets itself; a spec may not override them.
     public static let reservedEnvironment: Set<String> = ["PORT", "DROVER_SERVICE", "DROVER_VERSION", "DROVER_INSTANCE"]
 
+    /// How much a spec may hold: enough for any real service, small enough that every path
+    /// fits the filesystem's limits and every line of the unit file stays far below systemd's.
+    public static let maxTextBytes = 16 * 1024
+    public static let maxArguments = 256
+    public static let maxEnvironment = 256
+    public static let maxBinaryBytes = 1024
+    public static let maxPathComponentBytes = 255
+
     /// Checks every field that will reach a unit file. Values are still escaped when
     /// rendered; validation refuses what no escaping can make safe (newlines, control
-    /// characters, paths leaving the release) and what makes no sense (a 0 s timeout).
+    /// characters, noncharacters, paths leaving the release) and what makes no sense (a 0 s
+    /// timeout). Text is checked as Unicode scalars, the way systemd reads it.
     public func validate() throws(SpecError) {
         try Self.checkRelativePath(binary, field: "binary")
+        guard arguments.count <= Self.maxArguments else {
+            throw SpecError(field: "arguments", problem: "has \(arguments.count) arguments; at most \(Self.maxArguments)")
+        }
         for (index, argument) in arguments.enumerated() {
             try Self.checkText(argument, field: "arguments[\(index)]")
         }
+        guard environment.count <= Self.maxEnvironment else {
+            throw SpecError(field: "environment", problem: "has \(environment.count) variables; at most \(Self.maxEnvironment)")
+        }
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) {
             guard Self.isEnvironmentName(key) else {
-                throw SpecError(field: "environment.\(key)", problem: "a variable name is letters, digits and '_', not starting with a digit")
+                throw SpecError(field: "environment.\(key)", problem: "a variable name is letters, digits and '_', not starting with a digit, at most 255 characters")
             }
             guard !Self.reservedEnvironment.contains(key) else {
                 throw SpecError(field: "environment.\(key)", problem: "is set by Drover for every instance and cannot be overridden")
@@ -31,22 +46,16 @@ extension ServiceSpec {
             throw SpecError(field: "restart.mode", problem: "must be \"no\", \"on-failure\" or \"always\", not \"\(restart.mode)\"")
         }
         if let health {
-            guard health.path.hasPrefix("/"), !health.path.contains(" ") else {
-                throw SpecError(field: "health.path", problem: "must be a URL path starting with '/', like /healthz")
+            guard health.path.utf8.first == UInt8(ascii: "/"), health.path.utf8.count <= 2048,
+                  health.path.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw SpecError(field: "health.path", problem: "must be a URL path starting with '/', like /healthz, of printable ASCII without spaces (percent-encode the rest)")
             }
-            try Self.checkText(health.path, field: "health.path")
             guard health.timeoutSeconds > 0, health.timeoutSeconds <= 60 else {
                 throw SpecError(field: "health.timeoutSeconds", problem: "must be more than 0 and at most 60")
             }
         }
-        if let listen {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                  (1...65535).contains(port), colon > listen.startIndex,
-                  listen[..<colon].utf8.allSatisfy({ NamePattern.isLower($0) || NamePattern.isUpper($0) || NamePattern.isDigit($0)
-                      || [UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "-")].contains($0) })
-            else {
-                throw SpecError(field: "listen", problem: "must be ADDR:PORT, like 0.0.0.0:8080 or [::]:8080, not \"\(listen)\"")
-            }
+        if let listen, let problem = ListenAddress.problem(in: listen) {
+            throw SpecError(field: "listen", problem: "must be PORT, A.B.C.D:PORT or [IPv6]:PORT, like 0.0.0.0:8080 or [::]:8080: \"\(listen)\" \(problem)")
         }
         try Self.checkRange(restart.delaySeconds, 0...3_600, field: "restart.delaySeconds")
         try Self.checkRange(restart.burst, 1...1_000, field: "restart.burst")
@@ -63,47 +72,62 @@ extension ServiceSpec {
         }
     }
 
-    /// One line of text: no control characters (a newline would start a new directive).
+    /// One line of text that systemd takes as it is: no control characters (a newline would
+    /// start a new directive), no noncharacters, at most `maxTextBytes` bytes.
     static func checkText(_ value: String, field: String) throws(SpecError) {
-        if let bad = value.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            let name = bad == "\n" ? "a newline" : "the control character U+\(String(bad.value, radix: 16, uppercase: true))"
-            throw SpecError(field: field, problem: "contains \(name); values must be one line of printable text")
+        if let problem = UnitFileText.problem(in: value) {
+            throw SpecError(field: field, problem: "\(problem); values must be one line of printable text")
+        }
+        guard value.utf8.count <= maxTextBytes else {
+            throw SpecError(field: field, problem: "is \(value.utf8.count) bytes long; at most \(maxTextBytes)")
         }
     }
 
-    /// A value written into a unit file without quotes (sandbox directives): one line, and no
-    /// backslash, since a trailing one continues the directive onto the next line and would
-    /// swallow the directive after it (e.g. `NoNewPrivileges=yes`).
+    /// A value written into a unit file without quotes (sandbox directives): one line, no
+    /// backslash anywhere (a trailing one continues the directive onto the next line and would
+    /// swallow the directive after it, e.g. `NoNewPrivileges=yes`; with a mark fused to it, it
+    /// is still a backslash to systemd), and no white space at either end (systemd strips it).
     static func checkUnquotedValue(_ value: String, field: String) throws(SpecError) {
         try checkText(value, field: field)
-        guard !value.contains("\\") else {
+        guard !value.unicodeScalars.contains("\\") else {
             throw SpecError(field: field, problem: "contains a backslash, which would continue the directive onto the next line in the unit file")
+        }
+        if let first = value.unicodeScalars.first, let last = value.unicodeScalars.last,
+           first == " " || last == " " || first.properties.isWhitespace || last.properties.isWhitespace {
+            throw SpecError(field: field, problem: "starts or ends with white space, which systemd would strip")
         }
     }
 
-    /// A path inside the release: relative, no `..`, no empty or odd components.
+    /// A path inside the release: relative, no `..`, no empty or odd components, and short
+    /// enough for the filesystem (each component at most 255 bytes, the whole at most 1024).
     static func checkRelativePath(_ path: String, field: String) throws(SpecError) {
         guard !path.isEmpty else { throw SpecError(field: field, problem: "is empty") }
         guard !path.hasPrefix("/") else {
             throw SpecError(field: field, problem: "must be relative to the release (\"bin/server\"), not absolute")
         }
         try checkText(path, field: field)
-        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
-            guard !component.isEmpty, component != ".", component != ".." else {
+        guard path.utf8.count <= maxBinaryBytes else {
+            throw SpecError(field: field, problem: "is \(path.utf8.count) bytes long; at most \(maxBinaryBytes)")
+        }
+        for component in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard !component.isEmpty, !component.elementsEqual(".".utf8), !component.elementsEqual("..".utf8) else {
                 throw SpecError(field: field, problem: "must stay inside the release: no empty, '.' or '..' components")
+            }
+            guard component.count <= maxPathComponentBytes else {
+                throw SpecError(field: field, problem: "has a path component of \(component.count) bytes; at most \(maxPathComponentBytes)")
             }
         }
     }
 
     /// A `CPUQuota=` in percent of one CPU, where given.
     static func checkCPUPercent(_ value: Int?, field: String) throws(SpecError) {
-        if let value { try checkRange(value, 1...100_000, field: field) }
+        if let value { try checkRange(value, Bounds.cpuPercent, field: field) }
     }
 
-    /// A memory amount (`MemoryMax=`, a target), where given: at least 1 MiB.
+    /// A memory amount (`MemoryMax=`, a target), where given: 1 MiB to 1 PiB.
     static func checkMemoryBytes(_ value: UInt64?, field: String) throws(SpecError) {
-        if let value, value < 1 << 20 {
-            throw SpecError(field: field, problem: "must be at least 1 MiB (1048576), not \(value)")
+        if let value, !Bounds.memoryBytes.contains(value) {
+            throw SpecError(field: field, problem: "must be between 1 MiB (\(Bounds.memoryBytes.lowerBound)) and 1 PiB (\(Bounds.memoryBytes.upperBound)) bytes, not \(value)")
         }
     }
 
@@ -114,7 +138,7 @@ extension ServiceSpec {
     }
 
     static func isEnvironmentName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
+        guard let first = name.utf8.first, name.utf8.count <= 255, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
         return name.utf8.allSatisfy { NamePattern.isLower($0) || NamePattern.isUpper($0) || NamePattern.isDigit($0) || $0 == UInt8(ascii: "_") }
     }
 }
