@@ -20,6 +20,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxUploadBytes: Int64
     /// Largest unpacked size of a tarball, in bytes (a guard against decompression bombs).
     public var maxUnpackedBytes: Int64
+    /// Most entries (files, directories, links) a tarball may unpack to.
+    public var maxUnpackedEntries: Int = 10_000
     /// Most instances one service may be scaled to.
     public var maxInstances: Int
     /// Ports handed to instances (`PORT`), one per slot, stable for the slot's life.
@@ -103,6 +105,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             case "bus": busAddress = BusAddress(address: try string(), viaBusDaemon: true)
             case "max_upload_bytes": maxUploadBytes = Int64(try integer())
             case "max_unpacked_bytes": maxUnpackedBytes = Int64(try integer())
+            case "max_unpacked_entries": maxUnpackedEntries = try integer()
             case "max_instances": maxInstances = try integer()
             case "port_range": try setPortRange(try string())
             case "keep_releases":
@@ -110,7 +113,7 @@ public struct AgentConfiguration: Sendable, Equatable {
                 guard keepReleases >= 1 else { throw ConfigurationError("\(path): keep_releases must be at least 1") }
             case "journal_dir": journalDirectory = try string()
             default:
-                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_instances, port_range, keep_releases, journal_dir)")
+                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir)")
             }
         }
     }
@@ -139,7 +142,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Checks what must hold before the agent starts.
     public func validate() throws(ConfigurationError) {
         guard maxUploadBytes > 0, maxUnpackedBytes > 0 else { throw ConfigurationError("upload limits must be positive") }
-        guard (1...10_000).contains(maxInstances) else { throw ConfigurationError("max_instances must be between 1 and 10000") }
+        guard maxUnpackedEntries > 0 else { throw ConfigurationError("max_unpacked_entries must be positive") }
+        guard (1...Bounds.instances.upperBound).contains(maxInstances) else {
+            throw ConfigurationError("max_instances must be between 1 and \(Bounds.instances.upperBound)")
+        }
         for (name, path) in [("state directory", stateDirectory), ("unit directory", unitDirectory)] {
             do throws(SpecError) {
                 try UnitRenderer.checkPlainPath(path, field: name)

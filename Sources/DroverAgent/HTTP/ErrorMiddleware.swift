@@ -1,10 +1,13 @@
+import DroverCore
 import Foundation
 import Hummingbird
 import Logging
 
-/// Turns every error into the API's JSON error shape: `AgentError`s as they are, Hummingbird's
-/// own (404 for an unknown route, 405, …) with their status, and anything else into a 500
-/// whose cause is logged (the response does not leak internals).
+/// Turns every error into the API's JSON error shape, in one place: `AgentError`s as they are;
+/// the domain's own errors (a bad name, a bad spec, a refused artifact, a full disk) with the
+/// status that fits them, wherever they were thrown; Hummingbird's (404 for an unknown route,
+/// 405, …) with their status; anything else into a 500 whose cause is logged under an id the
+/// answer gives. No answer carries an internal path or error text: only the log does.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -15,8 +18,37 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             throw AgentError(error.status, code, error.body ?? "\(error.status.reasonPhrase) (\(request.method) \(request.uri.path))")
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            throw AgentError(.internalServerError, "internal", "the agent failed: \(error) (details in its log)")
+            if let mapped = AgentError(mapping: error) { throw mapped }
+            let id = UUID().uuidString.prefix(8).lowercased()
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)", "error_id": "\(id)"])
+            throw AgentError(.internalServerError, "internal",
+                             "the agent could not complete this request; its log has the cause under error_id=\(id)")
+        }
+    }
+}
+
+extension AgentError {
+    /// The status and code of a domain error, or nil for an unexpected one (a 500).
+    init?(mapping error: any Error) {
+        switch error {
+        case let error as NameError:
+            self = .badRequest("invalid_name", error.description)
+        case let error as SpecError:
+            self = .badRequest("invalid_spec", "spec \(error)")
+        case let error as ReleaseError:
+            let status: HTTPResponse.Status = switch error.kind {
+            case .invalid: .badRequest
+            case .tooLarge: .contentTooLarge
+            case .unprocessable: .unprocessableContent
+            case .conflict: .conflict
+            }
+            self.init(status, error.code, error.message)
+        case let error as PortsExhausted:
+            self.init(.serviceUnavailable, "no_ports", error.description)
+        case let error as POSIXFailure where error.code == ENOSPC || error.code == EDQUOT:
+            self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "no_space", "the agent's state directory is out of space (\(error.operation)); free some and try again")
+        default:
+            return nil
         }
     }
 }

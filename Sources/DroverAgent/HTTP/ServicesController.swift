@@ -3,6 +3,7 @@ import DroverCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// The routes under `/v1` that need the token: services, releases, instances, events.
 struct ServicesController<Context: RequestContext> {
@@ -30,14 +31,12 @@ struct ServicesController<Context: RequestContext> {
                 specHeader: request.headers[HTTPField.Name(APIHeaders.spec)!],
                 contentLength: request.headers[.contentLength].flatMap { Int64($0) }
             )
-            let (release, created) = try await mapReleaseErrors {
-                try await agent.upload(service, version, upload, body: request.body)
-            }
+            let (release, created) = try await agent.upload(service, version, upload, body: request.body)
             return try json(release, status: created ? .created : .ok)
         }
         group.put("services/:service/scale") { request, context in
             let service = try serviceName(context)
-            let scale = try await decode(ScaleRequest.self, from: request, context: context)
+            let scale = try await decode(ScaleRequest.self, from: request, context: context, invalidValue: "invalid_instances")
             return try json(try await agent.scale(service, to: scale.instances))
         }
         group.get("services/:service/autoscale") { _, context in
@@ -45,7 +44,7 @@ struct ServicesController<Context: RequestContext> {
         }
         group.put("services/:service/autoscale") { request, context in
             let service = try serviceName(context)
-            let policy = try await decode(AutoscalePolicy.self, from: request, context: context)
+            let policy = try await decode(AutoscalePolicy.self, from: request, context: context, invalidValue: "invalid_policy")
             return try json(try await agent.setAutoscale(service, policy))
         }
         group.delete("services/:service/autoscale") { _, context in
@@ -57,7 +56,7 @@ struct ServicesController<Context: RequestContext> {
         }
         group.put("services/:service/limits") { request, context in
             let service = try serviceName(context)
-            let limits = try await decode(InstanceLimits.self, from: request, context: context)
+            let limits = try await decode(InstanceLimits.self, from: request, context: context, invalidValue: "invalid_limits")
             return try json(try await agent.setLimits(service, limits))
         }
         group.delete("services/:service/limits") { _, context in
@@ -69,12 +68,13 @@ struct ServicesController<Context: RequestContext> {
         }
         group.post("services/:service/deployments") { request, context in
             let service = try serviceName(context)
-            let deploy = try await decode(DeploymentRequest.self, from: request, context: context)
+            let deploy = try await decode(DeploymentRequest.self, from: request, context: context, invalidValue: "invalid_strategy")
             return try json(try await agent.deploy(service, deploy), status: .accepted)
         }
         group.post("services/:service/rollback") { request, context in
             let service = try serviceName(context)
-            let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest())
+            let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest(),
+                                        invalidValue: "invalid_strategy")
             return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
         }
         group.get("deployments/:id") { _, context in
@@ -88,8 +88,8 @@ struct ServicesController<Context: RequestContext> {
         }
         group.get("events") { request, _ in
             let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
-            let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
-            return try json(try agent.events(of: service, limit: min(max(limit, 1), 10_000)))
+            let limit = try queryInteger(request, "limit", in: 1...10_000) ?? 100
+            return try json(try agent.events(of: service, limit: limit))
         }
     }
 }
@@ -121,35 +121,34 @@ func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws ->
 }
 
 /// Decodes a small JSON body, with an error that names the field. An empty body is
-/// `ifEmpty` where the route has a default, else invalid.
-func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext, ifEmpty: T? = nil) async throws -> T {
+/// `ifEmpty` where the route has a default, else invalid. A body that is not the right shape
+/// is `invalid_body`; a value out of its range is `invalidValue`, the route's own code.
+func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext, ifEmpty: T? = nil,
+                          invalidValue: String) async throws -> T {
     let body: ByteBuffer
     do {
         body = try await request.body.collect(upTo: 1 << 20)
-    } catch {
+    } catch is NIOTooManyBytesError {
         throw AgentError(.contentTooLarge, "too_large", "a JSON body must be under 1 MiB")
+    } catch {
+        throw AgentError.badRequest("truncated", "the connection ended before the request body was complete")
     }
     if body.readableBytes == 0, let ifEmpty { return ifEmpty }
     do {
         return try JSONDecoder.droverAPI.decode(T.self, from: Data(buffer: body))
+    } catch let error as SpecError {
+        throw AgentError.badRequest(invalidValue, error.description)
     } catch {
         throw AgentError.badRequest("invalid_body", "the JSON body is not valid: \(DecodingErrorText(error))")
     }
 }
 
-/// Maps the release store's errors to statuses, in one place.
-func mapReleaseErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as ReleaseError {
-        let status: HTTPResponse.Status = switch error.kind {
-        case .invalid: .badRequest
-        case .tooLarge: .contentTooLarge
-        case .unprocessable: .unprocessableContent
-        case .conflict: .conflict
-        }
-        throw AgentError(status, error.code, error.message)
-    } catch let error as SpecError {
-        throw AgentError.badRequest("invalid_spec", "spec \(error)")
+/// A whole-number query parameter within `range`, or nil when absent; anything else is a 400
+/// that names the parameter and its range.
+func queryInteger(_ request: Request, _ name: String, in range: ClosedRange<Int>) throws -> Int? {
+    guard let raw = request.uri.queryParameters[name[...]] else { return nil }
+    guard let value = Int(String(raw)), range.contains(value) else {
+        throw AgentError.badRequest("invalid_query", "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(raw)\"")
     }
+    return value
 }

@@ -58,7 +58,18 @@ public struct ReleaseFiles: Sendable {
             var hasher = SHA256()
             var size: Int64 = 0
             var head: [UInt8] = []
-            for try await buffer in body {
+            var chunks = body.makeAsyncIterator()
+            while true {
+                let next: ByteBuffer?
+                do {
+                    next = try await chunks.next()
+                } catch {
+                    // The connection failed or closed before the body was whole (e.g. a body
+                    // shorter than its Content-Length, then a half-close): the client's doing.
+                    let of = expectedLength.map { " of \($0)" } ?? ""
+                    throw ReleaseError(.invalid, "truncated", "received \(size)\(of) bytes before the connection ended: the upload was cut short")
+                }
+                guard let buffer = next else { break }
                 size += Int64(buffer.readableBytes)
                 guard size <= limit else {
                     throw ReleaseError(.tooLarge, "too_large", "the artifact is larger than the limit of \(limit) bytes (max_upload_bytes)")
@@ -88,12 +99,12 @@ public struct ReleaseFiles: Sendable {
     /// Lays the release out in `staged.directory/root` (the binary placed, or the tarball
     /// unpacked), checks the spec's binary is there and executable, and syncs it all to disk.
     /// Returns the release's root and its number of files.
-    func unpack(_ staged: Staged, spec: ServiceSpec, maxUnpackedBytes: Int64) throws -> (root: String, files: Int) {
+    func unpack(_ staged: Staged, spec: ServiceSpec, maxUnpackedBytes: Int64, maxEntries: Int) throws -> (root: String, files: Int) {
         let root = staged.directory + "/root"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         let files: Int
         if staged.isGzip {
-            files = try TarballExtractor.extract(staged.artifact, into: root, maxBytes: maxUnpackedBytes)
+            files = try TarballExtractor.extract(staged.artifact, into: root, maxBytes: maxUnpackedBytes, maxEntries: maxEntries)
         } else {
             let binary = root + "/" + spec.binary
             try FileManager.default.createDirectory(atPath: (binary as NSString).deletingLastPathComponent,

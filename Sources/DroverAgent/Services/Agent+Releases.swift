@@ -45,7 +45,8 @@ extension Agent {
             throw error
         }
         defer { files.discard(staged.directory) }
-        let (root, fileCount) = try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes)
+        let (root, fileCount) = try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes,
+                                                   maxEntries: configuration.maxUnpackedEntries)
         let rendered = try units.render(spec, service: service, version: version)
 
         return try await locks.withLock(service) {

@@ -48,9 +48,15 @@ enum AtomicFile {
 }
 
 /// A failed system call, with the call, its subject and the errno text.
+/// A failed system call: what was being done (with its path, for the log) and `errno`.
 struct POSIXFailure: Error, CustomStringConvertible {
-    let description: String
+    let what: String
+    let code: Int32
     init(_ what: String, errno code: Int32 = errno) {
-        description = "\(what): \(String(cString: strerror(code)))"
+        self.what = what
+        self.code = code
     }
+    /// The call alone ("open", "fsync", …), without paths: what an API answer may say.
+    var operation: String { String(what.prefix { $0 != " " }) }
+    var description: String { "\(what): \(String(cString: strerror(code)))" }
 }
