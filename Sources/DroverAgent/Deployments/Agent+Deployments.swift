@@ -9,25 +9,30 @@ extension Agent {
     public func deploy(_ service: ServiceName, _ request: DeploymentRequest) async throws -> DeploymentInfo {
         try await locks.withLock(service) {
             let record = try self.existing(service)
-            guard try self.store.release(service, request.version) != nil else {
+            guard let release = try self.store.release(service, request.version) else {
                 throw AgentError.notFound("unknown_release", "\(service) has no release \(request.version): upload it first")
             }
-            if let running = await self.activeDeployments.current(of: service) {
-                guard request.supersede == true else {
-                    throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
-                }
-                await self.activeDeployments.supersede(running, of: service)
-                if let superseded = try self.store.deployment(running) {
-                    try self.store.transition(superseded, to: "superseded", reason: "superseded by a deployment of \(request.version)",
-                                              event: "deployment.superseded", "superseded by a deployment of \(request.version)")
-                }
-            }
+            // Everything is checked before anything changes: a refused request leaves a running
+            // deployment running.
             let strategy = request.strategy ?? DeploymentStrategy()
             let count = request.instances ?? max(record.desiredInstances, 1)
             do throws(SpecError) {
                 try Self.target(version: request.version, count: count, strategy: strategy).validate(maxInstances: self.configuration.maxInstances)
             } catch {
                 throw AgentError.badRequest("invalid_strategy", error.description)
+            }
+            let running = await self.activeDeployments.current(of: service)
+            if let running, request.supersede != true {
+                throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
+            }
+            // A socket that cannot listen fails the request, not the rollout after a 202.
+            if count > 0 { try await self.ensureSocket(service, spec: release.spec) }
+            if let running {
+                await self.activeDeployments.supersede(running, of: service)
+                if let superseded = try self.store.deployment(running) {
+                    try self.store.transition(superseded, to: "superseded", reason: "superseded by a deployment of \(request.version)",
+                                              event: "deployment.superseded", "superseded by a deployment of \(request.version)")
+                }
             }
             let now = Date()
             let deployment = DeploymentInfo(
@@ -73,8 +78,8 @@ extension Agent {
 
     static func target(version: ReleaseVersion, count: Int, strategy: DeploymentStrategy) -> RolloutTarget {
         RolloutTarget(version: version, count: count, maxSurge: strategy.maxSurge, maxUnavailable: strategy.maxUnavailable,
-                      minHealthy: .milliseconds(Int64(strategy.minHealthySeconds * 1000)),
-                      deadline: .milliseconds(Int64(strategy.deadlineSeconds * 1000)))
+                      minHealthy: .seconds(clamping: strategy.minHealthySeconds),
+                      deadline: .seconds(clamping: strategy.deadlineSeconds))
     }
 
     // MARK: The rollout loop

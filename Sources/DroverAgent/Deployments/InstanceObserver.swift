@@ -108,7 +108,7 @@ final class InstanceObserver: @unchecked Sendable {
         do {
             let response = try await HTTPClient.shared.execute(
                 HTTPClientRequest(url: "http://127.0.0.1:\(port)\(health.path)"),
-                timeout: .milliseconds(Int64(health.timeoutSeconds * 1000))
+                timeout: TimeAmount(Duration.seconds(clamping: health.timeoutSeconds))
             )
             let body = try await response.body.collect(upTo: 4096)
             guard (200..<300).contains(response.status.code) else {

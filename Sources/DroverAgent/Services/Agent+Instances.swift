@@ -57,12 +57,7 @@ extension Agent {
                 used.insert(slot)
                 wanted.append(UnitNames.instance(service, version, slot: slot))
             }
-            let ports: [Int: Int]
-            do {
-                ports = try self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
-            } catch let error as PortsExhausted {
-                throw AgentError(.serviceUnavailable, "no_ports", error.description)
-            }
+            let ports = try self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
             try self.files.writeSlotEnvironment(service, ports: ports)
             if count > 0, let spec = try self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
 
@@ -102,9 +97,21 @@ extension Agent {
 
     /// For a service that `listen`s: its shared socket and the socket's holder must run before
     /// any instance starts (instances inherit the socket; the holder keeps it from activating).
+    /// A socket that cannot listen (the port is taken, the address is not this host's) fails
+    /// the request that needed it, saying so, and is reset so that a later try starts clean.
     func ensureSocket(_ service: ServiceName, spec: ServiceSpec) async throws {
-        guard spec.listen != nil else { return }
-        try await systemd.startUnit(UnitNames.socket(service))
+        guard let listen = spec.listen else { return }
+        let socket = UnitNames.socket(service)
+        do {
+            try await systemd.startUnit(socket)
+        } catch let error as SystemdError {
+            try? await systemd.resetFailed(socket)
+            let cause = error.code == .jobFailed ? "systemd could not bind it" : error.message
+            try? store.record("socket.failed", service: service, "\(socket) could not listen on \(listen): \(cause)")
+            throw AgentError(.conflict, "socket_failed",
+                             "\(service)'s shared socket could not listen on \(listen) (\(cause)): is another process using that port, "
+                             + "or is the address not one of this host's? Deploy a release with another listen address")
+        }
         try await systemd.startUnit(UnitNames.socketHolder(service))
     }
 

@@ -44,15 +44,36 @@ public final class Agent: Sendable {
             systemd: systemd, logger: logger
         )
         try await agent.recover()
-        for deployment in try store.unfinishedDeployments() {
+        let unfinished = try store.unfinishedDeployments()
+        for (id, error) in unfinished.unreadable {
+            logger.error("a deployment left unfinished cannot be resumed: its record is unreadable; marked failed",
+                         metadata: ["deployment": "\(id)", "error": "\(error)"])
+        }
+        for deployment in unfinished.resumable {
             logger.notice("resuming a deployment the previous run left unfinished", metadata: ["deployment": "\(deployment.id)", "state": "\(deployment.state)"])
             await agent.activeDeployments.begin(deployment)
             agent.deploymentQueue.continuation.yield(deployment)
         }
-        for (service, policy) in try store.autoscalePolicies() {
-            if let loop = await agent.autoscaling.set(policy, for: service) { agent.autoscaleQueue.continuation.yield((service, loop)) }
-        }
+        try await agent.restoreAutoscaling()
         return agent
+    }
+
+    /// Restarts the autoscaling loops of stored policies. A policy that no longer passes the
+    /// checks (stored by an older agent, or over a lowered `max_instances`) is turned off, with
+    /// the reason and the policy's text in the event log: it can never stop the agent.
+    private func restoreAutoscaling() async throws {
+        for stored in try store.autoscalePolicies() {
+            do {
+                let policy = try stored.policy.get()
+                try policy.validate(maxInstances: configuration.maxInstances)
+                if let loop = await autoscaling.set(policy, for: stored.service) { autoscaleQueue.continuation.yield((stored.service, loop)) }
+            } catch {
+                let reason = "autoscaling turned off at start: the stored policy \(stored.text) is refused (\(DecodingErrorText(error))); "
+                    + "the count stays where it is; set a valid policy to autoscale again"
+                logger.error("stored autoscaling policy refused; autoscaling is off", metadata: ["service": "\(stored.service)", "error": "\(error)"])
+                _ = try store.deleteAutoscalePolicy(of: stored.service, because: reason)
+            }
+        }
     }
 
     private init(configuration: AgentConfiguration, store: StateStore, files: ReleaseFiles, units: UnitFiles,
@@ -80,10 +101,19 @@ public final class Agent: Sendable {
             changed = true
         }
         for release in releases where units.onDiskSHA256(release.service, release.version) != release.unitSHA256 {
-            logger.warning("restoring a missing or changed unit file", metadata: ["unit": "\(UnitNames.template(release.service, release.version))"])
-            try units.write(try units.render(release.spec, service: release.service, version: release.version),
-                            service: release.service, version: release.version)
-            changed = true
+            let unit = UnitNames.template(release.service, release.version)
+            logger.warning("restoring a missing or changed unit file", metadata: ["unit": "\(unit)"])
+            do {
+                try units.write(try units.render(release.spec, service: release.service, version: release.version),
+                                service: release.service, version: release.version)
+                changed = true
+            } catch {
+                // A spec stored under looser checks than today's: the release stays as it is
+                // on disk, and the operator is told; the agent starts regardless.
+                logger.error("cannot restore a unit file; its release's stored spec is refused", metadata: ["unit": "\(unit)", "error": "\(error)"])
+                try? store.record("unit.unrestorable", service: release.service,
+                                  "\(unit) is missing or changed and cannot be rendered again: \(error); deploy a new release")
+            }
         }
         // A live resize recorded but not (fully) written when the agent stopped.
         for service in try store.services() {

@@ -140,7 +140,9 @@ public final class StateStore: Sendable {
             name: try ServiceName(row["name"]),
             desiredInstances: row["desired_instances"],
             currentVersion: try (row["current_version"] as String?).map { try ReleaseVersion($0) },
-            instanceLimits: try (row["instance_limits"] as String?).map { try JSONDecoder.droverAPI.decode(InstanceLimits.self, from: Data($0.utf8)) }
+            // A resize stored with looser checks than today's reads as none (the releases' own
+            // limits), rather than making the whole service unreadable.
+            instanceLimits: (row["instance_limits"] as String?).flatMap { try? JSONDecoder.droverAPI.decode(InstanceLimits.self, from: Data($0.utf8)) }
         )
     }
 
@@ -267,25 +269,36 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Turns autoscaling off; returns whether it was on.
-    public func deleteAutoscalePolicy(of service: ServiceName) throws -> Bool {
+    /// Turns autoscaling off and logs why; returns whether it was on.
+    public func deleteAutoscalePolicy(of service: ServiceName, because reason: String = "autoscaling turned off; the count stays where it is") throws -> Bool {
         try database.write { db in
             try db.execute(sql: "DELETE FROM autoscale_policies WHERE service = ?", arguments: [service.rawValue])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), service.rawValue, "autoscale.disabled", "autoscaling turned off; the count stays where it is"])
+                           arguments: [Date(), service.rawValue, "autoscale.disabled", reason])
             return true
         }
     }
 
-    public func autoscalePolicies() throws -> [ServiceName: AutoscalePolicy] {
+    /// A stored policy as its text and what it decodes to: a row that no longer decodes (a
+    /// policy stored by an older agent with looser checks) comes back as its error, so one
+    /// bad row never hides the others or stops the agent.
+    public struct StoredAutoscalePolicy: Sendable {
+        public var service: ServiceName
+        public var text: String
+        public var policy: Result<AutoscalePolicy, any Error>
+    }
+
+    public func autoscalePolicies() throws -> [StoredAutoscalePolicy] {
         try database.read { db in
-            var result: [ServiceName: AutoscalePolicy] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM autoscale_policies") {
+            try Row.fetchAll(db, sql: "SELECT * FROM autoscale_policies ORDER BY service").compactMap { row in
+                // Rows reference services(name), which only holds valid names.
+                guard let service = try? ServiceName(row["service"] as String) else { return nil }
                 let text: String = row["policy"]
-                result[try ServiceName(row["service"])] = try JSONDecoder.droverAPI.decode(AutoscalePolicy.self, from: Data(text.utf8))
+                return StoredAutoscalePolicy(service: service, text: text, policy: Result {
+                    try JSONDecoder.droverAPI.decode(AutoscalePolicy.self, from: Data(text.utf8))
+                })
             }
-            return result
         }
     }
 
@@ -352,11 +365,26 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Deployments a previous run of the agent left running or reverting.
-    public func unfinishedDeployments() throws -> [DeploymentInfo] {
-        try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN ('running', 'reverting') ORDER BY created_at")
-                .map(Self.deployment)
+    /// Deployments a previous run of the agent left running or reverting. One whose record no
+    /// longer reads (a strategy stored with looser checks) cannot be resumed: it is marked
+    /// failed, with the reason in its record and the event log, and returned as `unreadable`.
+    public func unfinishedDeployments() throws -> (resumable: [DeploymentInfo], unreadable: [(id: String, error: any Error)]) {
+        try database.write { db in
+            var resumable: [DeploymentInfo] = [], unreadable: [(id: String, error: any Error)] = []
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN ('running', 'reverting') ORDER BY created_at") {
+                do {
+                    resumable.append(try Self.deployment(row))
+                } catch {
+                    let id: String = row["id"]
+                    let reason = "the agent restarted and could not read this deployment's stored record to resume it: \(error)"
+                    try db.execute(sql: "UPDATE deployments SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?",
+                                   arguments: [reason, Date(), id])
+                    try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
+                                   arguments: [Date(), row["service"] as String, "deployment.failed", "deployment \(id): \(reason)"])
+                    unreadable.append((id, error))
+                }
+            }
+            return (resumable, unreadable)
         }
     }
 
