@@ -14,11 +14,24 @@ enum TarballExtractor {
     private static let directory: UInt32 = 0o040000
     private static let symbolicLink: UInt32 = 0o120000
 
-    /// Returns the number of files unpacked.
+    /// Returns the number of files unpacked. A refusal's message names entries as the tarball
+    /// does, never the host's paths (libarchive's own messages carry them).
     static func extract(_ archivePath: String, into destination: String, maxBytes: Int64, maxEntries: Int) throws -> Int {
         guard let root = resolvedPath(destination) else {
-            throw ReleaseError(.unprocessable, "unpack_failed", "cannot resolve \(destination)")
+            throw ReleaseError(.unprocessable, "unpack_failed", "cannot resolve the staging directory")
         }
+        do {
+            return try unpack(archivePath, into: root, maxBytes: maxBytes, maxEntries: maxEntries)
+        } catch let error as ReleaseError {
+            var message = error.message
+            for (path, name) in [(root + "/", ""), (destination + "/", ""), (archivePath, "the upload"), (root, "the release"), (destination, "the release")] {
+                message = message.replacingOccurrences(of: path, with: name)
+            }
+            throw ReleaseError(error.kind, error.code, message)
+        }
+    }
+
+    private static func unpack(_ archivePath: String, into root: String, maxBytes: Int64, maxEntries: Int) throws -> Int {
         let reader = archive_read_new()
         let writer = archive_write_disk_new()
         defer {
@@ -156,8 +169,12 @@ enum TarballExtractor {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// A relative path without `.` and `..` components (leading `./` removed); throws otherwise.
+    /// A relative path without `.` and `..` components (leading `./` removed), short enough
+    /// for the filesystem under the release; throws otherwise.
     static func safeRelativePath(_ path: String, what: String) throws(ReleaseError) -> String {
+        guard path.utf8.count <= 2048, path.utf8.split(separator: UInt8(ascii: "/")).allSatisfy({ $0.count <= 255 }) else {
+            throw ReleaseError(.unprocessable, "unsafe_tarball", "\(what) \(path.prefix(80))… is too long: at most 2048 bytes, 255 per component")
+        }
         guard !path.hasPrefix("/") else {
             throw ReleaseError(.unprocessable, "unsafe_tarball", "\(what) \(path) is an absolute path: a release may only hold relative paths")
         }

@@ -65,7 +65,9 @@ extension ServiceSpec {
         try Self.checkCPUPercent(resources.serviceCPUPercent, field: "resources.serviceCPUPercent")
         try Self.checkMemoryBytes(resources.serviceMemoryBytes, field: "resources.serviceMemoryBytes")
         for (key, value) in sandbox.sorted(by: { $0.key < $1.key }) {
-            guard Sandbox.directives.contains(key) else {
+            // Byte for byte: String equality is canonical equivalence, under which e.g. a
+            // KELVIN SIGN (U+212A) equals "K", and systemd compares bytes.
+            guard Sandbox.directives.contains(where: { $0.utf8.elementsEqual(key.utf8) }) else {
                 throw SpecError(field: "sandbox.\(key)", problem: "is not a sandbox directive Drover manages (known: \(Sandbox.directives.sorted().joined(separator: ", ")))")
             }
             if let value { try Self.checkUnquotedValue(value, field: "sandbox.\(key)") }
