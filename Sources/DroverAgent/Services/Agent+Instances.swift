@@ -39,6 +39,8 @@ extension Agent {
             if let running = await self.activeDeployments.current(of: service) {
                 throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is running; scale once it ends (or deploy with the count you want)")
             }
+            // A socket that cannot listen refuses the scale before anything is recorded.
+            if count > 0, let spec = try self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
             // Intent first: a crash from here on leaves the wanted count recorded.
             try self.store.setDesiredInstances(count, of: service)
             try self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
@@ -59,7 +61,6 @@ extension Agent {
             }
             let ports = try self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
             try self.files.writeSlotEnvironment(service, ports: ports)
-            if count > 0, let spec = try self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
 
             let failures = try await self.start(wanted, loaded: loaded)
             if !failures.isEmpty {
