@@ -108,12 +108,13 @@ let package = Package(
             path: "Tests/DroverFixture"
         ),
 
-        .testTarget(name: "DroverCoreTests", dependencies: ["DroverCore"]),
+        .testTarget(name: "DroverCoreTests", dependencies: ["DroverCore", "DroverTestbed"]),
         .testTarget(
             name: "DroverAgentTests",
             dependencies: [
                 "DroverAgent", "DroverAPI", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

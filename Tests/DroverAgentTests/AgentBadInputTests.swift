@@ -102,11 +102,114 @@ struct AgentBadInputTests {
         Case(name: "unknown route", status: .notFound, code: "not_found") { agent, _ in
             try await agent.request(.GET, "/v1/nothing-here")
         },
+
+        // Numbers no range allows: each once trapped the agent or reached arithmetic that did.
+        Case(name: "autoscale interval of 1e300 s", status: .badRequest, code: "invalid_policy") { agent, service in
+            try await json(agent, .PUT, "/v1/services/\(service)/autoscale", #"{"min": 1, "max": 2, "cpu": 0.5, "intervalSeconds": 1e300}"#)
+        },
+        Case(name: "autoscale cpu target of 1e-300 cores", status: .badRequest, code: "invalid_policy") { agent, service in
+            try await json(agent, .PUT, "/v1/services/\(service)/autoscale", #"{"min": 1, "max": 2, "cpu": 1e-300}"#)
+        },
+        Case(name: "autoscale maxStepUp of Int.max", status: .badRequest, code: "invalid_policy") { agent, service in
+            try await json(agent, .PUT, "/v1/services/\(service)/autoscale", #"{"min": 1, "max": 2, "cpu": 0.5, "maxStepUp": 9223372036854775807}"#)
+        },
+        Case(name: "autoscale window of 1e300 s", status: .badRequest, code: "invalid_policy") { agent, service in
+            try await json(agent, .PUT, "/v1/services/\(service)/autoscale", #"{"min": 1, "max": 2, "cpu": 0.5, "scaleDownStabilizationSeconds": 1e300}"#)
+        },
+        Case(name: "deployment deadline of 1e300 s", status: .badRequest, code: "invalid_strategy") { agent, service in
+            try await agent.deploy(service, #"{"version": "1", "strategy": {"deadlineSeconds": 1e300}}"#)
+        },
+        Case(name: "deployment minHealthy of 1e300 s", status: .badRequest, code: "invalid_strategy") { agent, service in
+            try await agent.deploy(service, #"{"version": "1", "strategy": {"minHealthySeconds": 1e300, "deadlineSeconds": 1e301}}"#)
+        },
+        Case(name: "deployment maxSurge near Int.max", status: .badRequest, code: "invalid_strategy") { agent, service in
+            try await agent.deploy(service, #"{"version": "1", "strategy": {"maxSurge": 9223372036854775807, "maxUnavailable": 1}}"#)
+        },
+        Case(name: "deployment of Int.max instances", status: .badRequest, code: "invalid_strategy") { agent, service in
+            try await agent.deploy(service, #"{"version": "1", "instances": 9223372036854775807}"#)
+        },
+        Case(name: "rollback strategy of -1e300 s", status: .badRequest, code: "invalid_strategy") { agent, service in
+            try await json(agent, .POST, "/v1/services/\(service)/rollback", #"{"strategy": {"minHealthySeconds": -1e300}}"#)
+        },
+        Case(name: "live resize to UInt64.max bytes", status: .badRequest, code: "invalid_limits") { agent, service in
+            try await json(agent, .PUT, "/v1/services/\(service)/limits", #"{"memoryBytes": 18446744073709551615}"#)
+        },
+
+        // Client mistakes that were answered with a 500.
+        Case(name: "events of an invalid service name", status: .badRequest, code: "invalid_name") { agent, _ in
+            try await agent.request(.GET, "/v1/events?service=Not_A_Name")
+        },
+        Case(name: "events with a limit that is not a number", status: .badRequest, code: "invalid_query") { agent, _ in
+            try await agent.request(.GET, "/v1/events?limit=lots")
+        },
+        Case(name: "a 300-character binary", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "\#(String(repeating: "b", count: 300))"}"#)
+        },
+        Case(name: "a binary of 3000 path components", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "\#(String(repeating: "d/", count: 3000))web"}"#)
+        },
+        Case(name: "a body shorter than its Content-Length, then a half-close", status: .badRequest, code: "truncated") { agent, service in
+            let answer = try RawHTTP.sendHalfClosed(port: agent.port, head: """
+                PUT /v1/services/\(service)/releases/9 HTTP/1.1\r
+                Host: 127.0.0.1\r
+                Authorization: Bearer \(agent.token)\r
+                Content-Digest: \(contentDigest(of: fixture))\r
+                Content-Length: \(fixture.count)\r
+                \r
+
+                """, bodyBytes: 1000)
+            return AgentProcess.Reply(status: HTTPResponseStatus(statusCode: answer.status), body: answer.body)
+        },
+
+        // Spec values systemd would refuse or misread.
+        Case(name: "listen on a host name", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "listen": "localhost:18081"}"#)
+        },
+        Case(name: "listen on a port with a leading zero", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "listen": "0.0.0.0:018082"}"#)
+        },
+        Case(name: "listen on a:b:c:80", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "listen": "a:b:c:80"}"#)
+        },
+        Case(name: "env value with a noncharacter", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "environment": {"A": "x\uFFFEy"}}"#)
+        },
+        Case(name: "sandbox value ending in a backslash with a mark", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "sandbox": {"ProtectHome": "read-only\\\u0301"}}"#)
+        },
+
+        // Tarballs that reach outside the release or grow past the limits.
+        Case(name: "tarball with a chain of links out", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.directory("d"), .directory("d/e"), .symlink("d/e/u", target: "../.."),
+                            .symlink("d/e/esc", target: "u/../../tmp/X"), .file("web", Data("#!/bin/sh\n".utf8), executable: true)])),
+        Case(name: "tarball with a hard link through a symlink", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.symlink("up", target: "."), .file("f", Data("x".utf8)), .hardlink("h", target: "up/f"),
+                            .file("web", Data("#!/bin/sh\n".utf8), executable: true)])),
+        Case(name: "tarball with a 300-byte name", status: .unprocessableEntity, code: "unsafe_tarball",
+             send: tarball([.file(String(repeating: "n", count: 300), Data("x".utf8)), .file("web", Data("#!/bin/sh\n".utf8), executable: true)])),
+        Case(name: "sandbox key equal to a directive only as Unicode text (KELVIN SIGN)", status: .badRequest, code: "invalid_spec") { agent, service in
+            try await agent.upload(service, "9", artifact: fixture, spec: #"{"binary": "web", "sandbox": {"\u212AeyringMode": null}}"#)
+        },
+        Case(name: "tarball with more entries than allowed", status: .payloadTooLarge, code: "too_many_entries",
+             send: tarball((0..<60).map { .file("f\($0)", Data("x".utf8)) })),
+        Case(name: "decompression bomb, one entry", status: .payloadTooLarge, code: "too_large",
+             send: tarball([.file("web", Data(count: 64 << 20), executable: true)])),
+        Case(name: "decompression bomb, many entries", status: .payloadTooLarge, code: "too_large",
+             send: tarball((0..<3).map { .file("part\($0)", Data(count: 4 << 20)) } + [.file("web", Data("#!/bin/sh\n".utf8), executable: true)])),
     ]
+
+    static func json(_ agent: AgentProcess, _ method: HTTPMethod, _ path: String, _ body: String) async throws -> AgentProcess.Reply {
+        try await agent.request(method, path, body: Data(body.utf8), headers: [("Content-Type", "application/json")])
+    }
 
     @Test func badInputIsRefusedAndChangesNothing() async throws {
         let bed = try Bed.require()
-        let agent = try await bed.agent(extraConfig: "max_upload_bytes = \(20 << 20)\nmax_instances = 50")
+        let agent = try await bed.agent(extraConfig: """
+            max_upload_bytes = \(20 << 20)
+            max_unpacked_bytes = \(8 << 20)
+            max_unpacked_entries = 50
+            max_instances = 50
+            """)
         let service = uniqueService("bad")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web"}"#).status == .created)
         #expect(try await agent.scale(service, to: 1).status == .ok)
@@ -119,10 +222,45 @@ struct AgentBadInputTests {
             #expect(reply.errorCode == bad.code, "\(bad.name): \(reply.status) \(reply.text)")
             let message = try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: reply.body).error.message
             #expect((message?.count ?? 0) > 10, "\(bad.name): the error says what was wrong")
+            #expect(!reply.text.contains(agent.stateDirectory) && !reply.text.contains("staging"),
+                    "\(bad.name): the answer shows an internal path: \(reply.text)")
             let after = try agent.hostState()
             #expect(after == before, "\(bad.name) changed the host's state")
         }
         #expect(agent.isRunning)
+        await agent.stop()
+    }
+
+    /// A `listen` port another process holds: the scale or deploy that needs the socket is
+    /// refused, saying why, and nothing starts; freed, the same request works.
+    @Test func aSocketThatCannotListenFailsTheRequestAndChangesNothing() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("taken")
+        let port = try freeLoopbackPort()
+        let holder = try listeningLoopbackSocket(port: port)
+        var held = true
+        defer { if held { close(holder) } }
+        let spec = #"{"binary": "web", "type": "notify", "listen": "127.0.0.1:\#(port)"}"#
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec).status == .created)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec).status == .created)
+        let before = try agent.hostState()
+
+        for reply in [try await agent.scale(service, to: 2), try await agent.deploy(service, #"{"version": "2", "instances": 1}"#)] {
+            #expect(reply.status == .conflict && reply.errorCode == "socket_failed", "\(reply.status) \(reply.text)")
+            #expect(reply.text.contains("127.0.0.1:\(port)"), "the answer names the address: \(reply.text)")
+        }
+        #expect(try agent.hostState() == before)
+        let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+        #expect(instances.isEmpty, "\(instances.map(\.unit))")
+        let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+        #expect(events.contains { $0.kind == "socket.failed" })
+
+        close(holder)
+        held = false
+        let scaled = try await agent.scale(service, to: 1)
+        #expect(scaled.status == .ok, "once the port is free the socket listens: \(scaled.text)")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()
     }
 

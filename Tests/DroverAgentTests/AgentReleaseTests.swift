@@ -16,17 +16,24 @@ struct AgentReleaseTests {
             .directory("bin"), .file("bin/server", Self.fixture, executable: true),
             .file("share/config.txt", Data("hello".utf8)), .symlink("current", target: "bin/server"),
             .file("bin/helper", Data("#!/bin/sh\n".utf8), mode: 0o6755),
+            .directory("open", mode: 0o777), .file("open/tool", Data("#!/bin/sh\n".utf8), mode: 0o777),
         ])
         let reply = try await agent.upload(service, "3.1.4", artifact: artifact,
-                                           spec: #"{"binary": "bin/server", "type": "notify", "environment": {"GREETING": "hi there"}}"#)
+                                           spec: #"{"binary": "bin/server", "type": "notify", "arguments": ["--print", "x\"\u0301 %h \\\u0301"], "#
+                                               + #""environment": {"GREETING": "hi there", "FUSED": "\u0600\" DROVER_VERSION=evil"}}"#)
         #expect(reply.status == .created, "\(reply.text)")
         let release = try reply.decode(ReleaseInfo.self)
         #expect(release.kind == "tarball")
-        #expect(release.files == 3)
+        #expect(release.files == 4)
         let root = agent.stateDirectory + "/services/\(service)/releases/3.1.4"
         // Set-user-ID and set-group-ID bits are dropped: no release puts a setuid-root file on the host.
         let helperMode = try FileManager.default.attributesOfItem(atPath: root + "/bin/helper")[.posixPermissions] as? Int
         #expect(helperMode == 0o755, "mode \(String(helperMode ?? 0, radix: 8))")
+        // No group or other write bit: no other local user can rewrite a service's files.
+        for path in ["open", "open/tool"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: root + "/" + path)[.posixPermissions] as? Int
+            #expect(mode == 0o755, "\(path): mode \(String(mode ?? 0, radix: 8))")
+        }
         #expect(FileManager.default.fileExists(atPath: root + "/share/config.txt"))
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/current") == "bin/server")
 
@@ -38,6 +45,12 @@ struct AgentReleaseTests {
         #expect(environment.contains("DROVER_SERVICE=\(service)"))
         #expect(environment.contains("DROVER_VERSION=3.1.4"))
         #expect(environment.contains("DROVER_INSTANCE=1"))
+        // Hostile values reach the process exactly, through systemd's unquoting: a quote fused
+        // with a mark neither ends the value nor sets another variable, a `%` is no specifier.
+        #expect(environment.contains("FUSED=\u{0600}\" DROVER_VERSION=evil"[...]), "\(environment)")
+        #expect(environment.filter { $0.hasPrefix("DROVER_VERSION=") } == ["DROVER_VERSION=3.1.4"])
+        let argv = try String(contentsOfFile: "/proc/\(instances[0].mainPID!)/cmdline", encoding: .utf8).split(separator: "\0")
+        #expect(argv.dropFirst().map(String.init) == ["--print", "x\"\u{0301} %h \\\u{0301}"], "\(argv)")
         #expect(environment.contains("PORT=\(instances[0].port!)"))
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()

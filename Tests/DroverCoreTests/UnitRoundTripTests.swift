@@ -1,4 +1,5 @@
 import DroverCore
+import DroverTestbed
 import Testing
 
 /// For any spec value that validation accepts, the rendered unit, read back as systemd reads

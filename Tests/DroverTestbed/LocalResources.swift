@@ -34,6 +34,18 @@ public func connectedLoopbackSocket(port: Int) throws -> Int32 {
     return fd
 }
 
+/// A TCP socket listening on 127.0.0.1:`port`, to hold a port taken; the caller closes it.
+public func listeningLoopbackSocket(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestbedError("socket failed") }
+    var address = loopback(port)
+    guard withSocketAddress(&address, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
+        close(fd)
+        throw TestbedError("cannot listen on 127.0.0.1:\(port)")
+    }
+    return fd
+}
+
 private func loopback(_ port: Int) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

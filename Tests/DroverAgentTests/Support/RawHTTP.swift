@@ -1,12 +1,41 @@
 import DroverTestbed
 import Foundation
 
-/// Sends the start of a request and hangs up mid-body, as a dropped connection would.
+/// Requests a well-behaved HTTP client would never send, written byte by byte.
 enum RawHTTP {
+    /// Sends the start of a request and hangs up mid-body, as a dropped connection would.
     static func sendTruncated(port: Int, head: String, bodyBytes: Int) throws {
         let fd = try connectedLoopbackSocket(port: port)
         defer { close(fd) }
-        let data = Data(head.utf8) + Data(repeating: 0x41, count: bodyBytes)
+        try sendAll(fd, Data(head.utf8) + Data(repeating: 0x41, count: bodyBytes))
+    }
+
+    /// Sends `head` and `bodyBytes` of body, shuts down the sending side (a half-close: the
+    /// body is now shorter than its Content-Length for good) and reads the whole answer.
+    static func sendHalfClosed(port: Int, head: String, bodyBytes: Int) throws -> (status: Int, body: Data) {
+        let fd = try connectedLoopbackSocket(port: port)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try sendAll(fd, Data(head.utf8) + Data(repeating: 0x41, count: bodyBytes))
+        shutdown(fd, Int32(SHUT_WR))
+        var answer = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            answer.append(contentsOf: buffer[..<count])
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        guard let statusLine = text.split(separator: "\r\n").first, statusLine.hasPrefix("HTTP/1.1 "),
+              let status = Int(statusLine.dropFirst(9).prefix(3)) else {
+            throw AgentTestError("no HTTP answer after a half-close: \(text.prefix(200))")
+        }
+        let body = text.range(of: "\r\n\r\n").map { Data(text[$0.upperBound...].utf8) } ?? Data()
+        return (status, body)
+    }
+
+    private static func sendAll(_ fd: Int32, _ data: Data) throws {
         let sent = data.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == data.count else { throw AgentTestError("short send") }
     }

@@ -6,8 +6,9 @@ import Foundation
 enum Tarball {
     enum Entry {
         case file(String, Data, executable: Bool = false, mode: Int? = nil)
-        case directory(String)
+        case directory(String, mode: Int = 0o755)
         case symlink(String, target: String)
+        case hardlink(String, target: String)
         case characterDevice(String)
     }
 
@@ -22,10 +23,12 @@ enum Tarball {
                 let source = directory.appendingPathComponent("content-\(index)")
                 try data.write(to: source)
                 lines.append("add_file(\(pythonString(name)), \(pythonString(source.path)), \(mode ?? (executable ? 0o755 : 0o644)))")
-            case .directory(let name):
-                lines.append("add_special(\(pythonString(name)), tarfile.DIRTYPE)")
+            case .directory(let name, let mode):
+                lines.append("add_special(\(pythonString(name)), tarfile.DIRTYPE, mode=\(mode))")
             case .symlink(let name, let target):
                 lines.append("add_special(\(pythonString(name)), tarfile.SYMTYPE, linkname=\(pythonString(target)))")
+            case .hardlink(let name, let target):
+                lines.append("add_special(\(pythonString(name)), tarfile.LNKTYPE, linkname=\(pythonString(target)))")
             case .characterDevice(let name):
                 lines.append("add_special(\(pythonString(name)), tarfile.CHRTYPE)")
             }
@@ -40,11 +43,11 @@ enum Tarball {
                 info.mode = mode
                 with open(source, "rb") as f:
                     tar.addfile(info, f)
-            def add_special(name, kind, linkname=""):
+            def add_special(name, kind, linkname="", mode=0o755):
                 info = tarfile.TarInfo(name)
                 info.type = kind
                 info.linkname = linkname
-                info.mode = 0o755
+                info.mode = mode
                 tar.addfile(info)
             \(lines.joined(separator: "\n"))
             tar.close()
