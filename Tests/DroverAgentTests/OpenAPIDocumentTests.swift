@@ -53,6 +53,7 @@ struct OpenAPIDocumentTests {
             ("listReleases", .ok, { try await agent.request(.GET, "/v1/services/\(service)/releases") }),
             ("scaleService", .ok, { try await agent.scale(service, to: 1) }),
             ("listInstances", .ok, { try await agent.request(.GET, "/v1/services/\(service)/instances") }),
+            ("getLogs", .ok, { try await agent.request(.GET, "/v1/services/\(service)/logs?lines=5") }),
             ("setAutoscale", .ok, {
                 try await agent.request(.PUT, "/v1/services/\(service)/autoscale", body: Data(#"{"min": 1, "max": 2, "cpu": 0.5}"#.utf8),
                                         headers: [("Content-Type", "application/json")])
@@ -66,7 +67,7 @@ struct OpenAPIDocumentTests {
             ("getLimits", .ok, { try await agent.request(.GET, "/v1/services/\(service)/limits") }),
             ("deleteLimits", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/limits") }),
             ("deleteAutoscale", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/autoscale") }),
-            ("listEvents", .ok, { try await agent.request(.GET, "/v1/events?service=\(service)&limit=10") }),
+            ("listEvents", .ok, { try await agent.request(.GET, "/v1/events?service=\(service)&limit=10&since=1") }),
             ("startDeployment", .accepted, {
                 _ = try await agent.upload(service, "2", artifact: fixture, spec: #"{"binary": "web", "type": "notify"}"#)
                 let reply = try await agent.deploy(service, #"{"version": "2", "strategy": {"minHealthySeconds": 0}}"#)

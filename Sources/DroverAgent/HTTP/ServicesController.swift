@@ -89,7 +89,23 @@ struct ServicesController<Context: RequestContext> {
         group.get("events") { request, _ in
             let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
             let limit = try queryInteger(request, "limit", in: 1...10_000) ?? 100
-            return try json(try agent.events(of: service, limit: limit))
+            let since = try queryInteger(request, "since", in: 0...Int.max).map(Int64.init)
+            return try json(try agent.events(of: service, after: since, limit: limit))
+        }
+        group.get("services/:service/logs") { request, context in
+            let service = try serviceName(context)
+            let lines = try queryInteger(request, "lines", in: 0...10_000) ?? 100
+            let version = try request.uri.queryParameters["version"].map { try ReleaseVersion(String($0)) }
+            let follow = try queryBoolean(request, "follow") ?? false
+            let headers: HTTPFields = [.contentType: "application/x-ndjson"]
+            if follow {
+                let entries = try agent.followLogs(of: service, lines: lines, version: version)
+                return Response(status: .ok, headers: headers, body: .init(asyncSequence: entries.map(ndjson)))
+            }
+            let entries = try await agent.logs(of: service, lines: lines, version: version)
+            var body = ByteBuffer()
+            for entry in entries { body.writeImmutableBuffer(try ndjson(entry)) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         }
     }
 }
@@ -151,4 +167,19 @@ func queryInteger(_ request: Request, _ name: String, in range: ClosedRange<Int>
         throw AgentError.badRequest("invalid_query", "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(raw)\"")
     }
     return value
+}
+
+/// `true`/`false` (or `1`/`0`) query parameter, or nil when absent; anything else is a 400.
+func queryBoolean(_ request: Request, _ name: String) throws -> Bool? {
+    guard let raw = request.uri.queryParameters[name[...]] else { return nil }
+    switch raw {
+    case "true", "1": return true
+    case "false", "0": return false
+    default: throw AgentError.badRequest("invalid_query", "\(name) must be true or false, not \"\(raw)\"")
+    }
+}
+
+/// One NDJSON line.
+@Sendable func ndjson<T: Encodable>(_ value: T) throws -> ByteBuffer {
+    ByteBuffer(bytes: try JSONEncoder.droverAPI.encode(value) + Data("\n".utf8))
 }

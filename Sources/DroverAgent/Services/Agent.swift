@@ -147,8 +147,8 @@ public final class Agent: Sendable {
         return try store.releases(of: name).map { releaseInfo($0, current: $0.version == record.currentVersion) }
     }
 
-    public func events(of service: ServiceName?, limit: Int) throws -> [EventInfo] {
-        try store.events(of: service, limit: limit)
+    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) throws -> [EventInfo] {
+        try store.events(of: service, after: after, limit: limit)
     }
 
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,

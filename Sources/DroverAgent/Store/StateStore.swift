@@ -312,14 +312,19 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func events(of service: ServiceName?, limit: Int) throws -> [EventInfo] {
+    /// Events oldest first: the last `limit`, or with `after`, the first `limit` newer than that
+    /// id (to follow the log without missing or repeating a line).
+    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) throws -> [EventInfo] {
         try database.read { db in
-            let rows = if let service {
-                try Row.fetchAll(db, sql: "SELECT * FROM events WHERE service = ? ORDER BY id DESC LIMIT ?", arguments: [service.rawValue, limit])
-            } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id DESC LIMIT ?", arguments: [limit])
-            }
-            return rows.reversed().map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+            var conditions: [String] = [], arguments: StatementArguments = []
+            if let service { conditions.append("service = ?"); arguments += [service.rawValue] }
+            if let after { conditions.append("id > ?"); arguments += [after] }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [limit]
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM events \(filter) ORDER BY id \(after == nil ? "DESC" : "ASC") LIMIT ?",
+                                        arguments: arguments)
+            return (after == nil ? rows.reversed() : rows)
+                .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
 

@@ -27,19 +27,31 @@ public struct JournalReader: Sendable {
 
     /// The last `count` entries of `unit`, oldest first.
     public func entries(of unit: String, last count: Int) throws(SystemdError) -> [JournalEntry] {
-        let journal = try Journal(source: source, unit: unit)
+        try entries(ofAny: [unit], last: count)
+    }
+
+    /// The last `count` entries of any of `units`, interleaved by time, oldest first; each
+    /// entry names the unit it belongs to.
+    public func entries(ofAny units: [String], last count: Int) throws(SystemdError) -> [JournalEntry] {
+        guard !units.isEmpty else { return [] }
+        let journal = try Journal(source: source, units: units)
         return try journal.last(count)
     }
 
     /// The last `count` entries of `unit`, then every new one as it is written, until the
     /// consumer stops iterating. Reading happens on a thread of its own.
     public func follow(_ unit: String, last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
+        follow(anyOf: [unit], last: count)
+    }
+
+    /// `follow` for several units at once (a service's instances), interleaved by time.
+    public func follow(anyOf units: [String], last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
         let (stream, continuation) = AsyncThrowingStream<JournalEntry, any Error>.makeStream(bufferingPolicy: .unbounded)
         let stopped = Atomic<Bool>(false)
         let source = source
         let thread = Thread {
             do {
-                let journal = try Journal(source: source, unit: unit)
+                let journal = try Journal(source: source, units: units)
                 for entry in try journal.last(count) { continuation.yield(entry) }
                 try journal.positionAfterLastEntry()
                 while !stopped.load(ordering: .relaxed) {
@@ -53,21 +65,23 @@ public struct JournalReader: Sendable {
                 continuation.finish(throwing: error)
             }
         }
-        thread.name = "journal follow \(unit)"
+        thread.name = "journal follow \(units.first ?? "")"
         continuation.onTermination = { _ in stopped.store(true, ordering: .relaxed) }
         thread.start()
         return stream
     }
 }
 
-/// An open sd_journal filtered to one unit. Not thread-safe: one per thread, like sd-journal.
+/// An open sd_journal filtered to some units. Not thread-safe: one per thread, like sd-journal.
 private final class Journal {
     private let handle: OpaquePointer
-    /// Every entry read matched one of this unit's fields, so it is this unit's.
-    private let unit: String
+    /// Every entry read matched a field of one of these units.
+    private let units: Set<String>
 
-    init(source: JournalReader.Source, unit: String) throws(SystemdError) {
-        self.unit = unit
+    private static let unitFields = ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "UNIT", "USER_UNIT", "SYSLOG_IDENTIFIER"]
+
+    init(source: JournalReader.Source, units: [String]) throws(SystemdError) {
+        self.units = Set(units)
         var handle: OpaquePointer? = nil
         let opened: Int32 = switch source {
         case .system: sd_journal_open(&handle, Int32(SD_JOURNAL_LOCAL_ONLY))
@@ -76,12 +90,13 @@ private final class Journal {
         }
         try checked("sd_journal_open", opened)
         self.handle = handle!
-        let fields = ["_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "UNIT", "USER_UNIT", "SYSLOG_IDENTIFIER"]
-        for field in fields {
-            let match = "\(field)=\(unit)"
-            let added = match.withCString { sd_journal_add_match(self.handle, $0, 0) }
-            try checked("sd_journal_add_match", added, unit: unit)
-            try checked("sd_journal_add_disjunction", sd_journal_add_disjunction(self.handle), unit: unit)
+        for unit in units {
+            for field in Self.unitFields {
+                let match = "\(field)=\(unit)"
+                let added = match.withCString { sd_journal_add_match(self.handle, $0, 0) }
+                try checked("sd_journal_add_match", added, unit: unit)
+                try checked("sd_journal_add_disjunction", sd_journal_add_disjunction(self.handle), unit: unit)
+            }
         }
     }
 
@@ -126,7 +141,7 @@ private final class Journal {
             time: Date(timeIntervalSince1970: Double(realtime) / 1_000_000),
             priority: field("PRIORITY").flatMap { Int($0) } ?? 6,
             message: field("MESSAGE") ?? "",
-            unit: unit,
+            unit: Self.unitFields.lazy.compactMap { self.field($0) }.first { self.units.contains($0) } ?? "",
             invocationID: field("_SYSTEMD_INVOCATION_ID") ?? field("INVOCATION_ID") ?? field("USER_INVOCATION_ID"),
             pid: field("_PID").flatMap { Int32($0) },
             cursor: String(cString: cursorPointer!)
