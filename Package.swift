@@ -7,7 +7,9 @@ let package = Package(
     products: [
         .library(name: "DroverCore", targets: ["DroverCore"]),
         .library(name: "DroverSystemd", targets: ["DroverSystemd"]),
+        .library(name: "DroverClient", targets: ["DroverClient"]),
         .executable(name: "drover-agent", targets: ["drover-agent"]),
+        .executable(name: "drover", targets: ["drover"]),
         .executable(name: "drover-bench", targets: ["drover-bench"]),
     ],
     dependencies: [
@@ -43,6 +45,31 @@ let package = Package(
 
         // Wire types of the agent API, shared by the agent and its clients (the CLI, tests).
         .target(name: "DroverAPI", dependencies: ["DroverCore"], exclude: ["openapi.json"]),
+
+        // The typed client of the agent API, shared by the CLI, the benchmarks and the tests.
+        .target(
+            name: "DroverClient",
+            dependencies: [
+                "DroverCore", "DroverAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
+
+        // The `drover` CLI as a library: manifests, inventory, commands, output. Tests call it.
+        .target(
+            name: "DroverCLI",
+            dependencies: [
+                "DroverCore", "DroverAPI", "DroverClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(name: "drover", dependencies: ["DroverCLI"]),
 
         // The per-host agent: HTTP API, state store, release store, instances.
         .target(
@@ -109,6 +136,7 @@ let package = Package(
         ),
 
         .testTarget(name: "DroverCoreTests", dependencies: ["DroverCore", "DroverTestbed"]),
+        .testTarget(name: "DroverCLITests", dependencies: ["DroverCLI", "DroverCore"]),
         .testTarget(
             name: "DroverAgentTests",
             dependencies: [

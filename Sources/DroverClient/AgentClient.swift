@@ -1,0 +1,226 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverCore
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// A typed client of one agent's API (`Sources/DroverAPI/openapi.json`), over AsyncHTTPClient
+/// and the same wire types the agent serves, so client and server cannot disagree on a field.
+/// Used by the `drover` CLI, the benchmarks and the tests. Every call has a timeout; every
+/// failure is an `AgentClientError` naming the host.
+public struct AgentClient: Sendable {
+    public let host: String
+    public let baseURL: String
+    let token: String
+    public var timeout: Duration
+    let http: HTTPClient
+
+    public init(host: String, baseURL: String, token: String, timeout: Duration = .seconds(30), http: HTTPClient = .shared) {
+        self.host = host
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.timeout = timeout
+        self.http = http
+    }
+
+    // MARK: Routes
+
+    public func health() async throws -> HealthResponse {
+        try await get("/v1/health", authorized: false)
+    }
+
+    public func services() async throws -> [ServiceInfo] { try await get("/v1/services") }
+    public func service(_ name: ServiceName) async throws -> ServiceInfo { try await get("/v1/services/\(name)") }
+    public func deleteService(_ name: ServiceName) async throws { try await send(.DELETE, "/v1/services/\(name)") }
+    public func releases(of name: ServiceName) async throws -> [ReleaseInfo] { try await get("/v1/services/\(name)/releases") }
+    public func instances(of name: ServiceName) async throws -> [InstanceInfo] { try await get("/v1/services/\(name)/instances") }
+
+    /// Uploads the file at `path` as a release, streamed from disk with its `Content-Digest`.
+    /// Returns the release and whether it was new (an identical upload is a no-op).
+    public func upload(_ service: ServiceName, _ version: ReleaseVersion, file path: String, spec: ServiceSpec,
+                       timeout: Duration? = nil) async throws -> (release: ReleaseInfo, created: Bool) {
+        let (digest, size) = try sha256(ofFile: path)
+        var request = request(.PUT, "/v1/services/\(service)/releases/\(version)")
+        request.headers.add(name: APIHeaders.contentDigest, value: "sha-256=:" + Data(digest).base64EncodedString() + ":")
+        request.headers.add(name: APIHeaders.spec, value: try JSONEncoder.droverAPI.encode(spec).base64EncodedString())
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .stream(FileChunks(path: path), length: .known(size))
+        let (status, body) = try await execute(request, timeout: timeout ?? max(self.timeout, .seconds(600)))
+        return (try decode(ReleaseInfo.self, body), status == .created)
+    }
+
+    public func scale(_ service: ServiceName, to instances: Int) async throws -> ScaleResult {
+        try await send(.PUT, "/v1/services/\(service)/scale", ScaleRequest(instances: instances))
+    }
+
+    public func autoscale(of service: ServiceName) async throws -> AutoscaleInfo { try await get("/v1/services/\(service)/autoscale") }
+    public func setAutoscale(_ service: ServiceName, _ policy: AutoscalePolicy) async throws -> AutoscaleInfo {
+        try await send(.PUT, "/v1/services/\(service)/autoscale", policy)
+    }
+    public func deleteAutoscale(_ service: ServiceName) async throws { try await send(.DELETE, "/v1/services/\(service)/autoscale") }
+
+    public func limits(of service: ServiceName) async throws -> InstanceLimitsInfo { try await get("/v1/services/\(service)/limits") }
+    public func setLimits(_ service: ServiceName, _ limits: InstanceLimits) async throws -> InstanceLimitsInfo {
+        try await send(.PUT, "/v1/services/\(service)/limits", limits)
+    }
+    public func deleteLimits(_ service: ServiceName) async throws { try await send(.DELETE, "/v1/services/\(service)/limits") }
+
+    public func deploy(_ service: ServiceName, _ deployment: DeploymentRequest) async throws -> DeploymentInfo {
+        try await send(.POST, "/v1/services/\(service)/deployments", deployment)
+    }
+
+    public func rollback(_ service: ServiceName, _ rollback: RollbackRequest) async throws -> DeploymentInfo {
+        try await send(.POST, "/v1/services/\(service)/rollback", rollback)
+    }
+
+    public func deployment(_ id: String) async throws -> DeploymentInfo { try await get("/v1/deployments/\(id)") }
+
+    /// A deployment's events as they happen, then its final state.
+    public func followDeployment(_ id: String) -> AsyncThrowingStream<DeploymentUpdate, any Error> {
+        lines("/v1/deployments/\(id)/events") { data in
+            if let event = try? JSONDecoder.droverAPI.decode(EventInfo.self, from: data) { return .event(event) }
+            return .finished(try JSONDecoder.droverAPI.decode(DeploymentInfo.self, from: data))
+        }
+    }
+
+    /// Events oldest first: the last `limit`, or the first `limit` after id `since`.
+    public func events(of service: ServiceName?, since: Int64? = nil, limit: Int = 100) async throws -> [EventInfo] {
+        var query = ["limit=\(limit)"]
+        if let service { query.append("service=\(service)") }
+        if let since { query.append("since=\(since)") }
+        return try await get("/v1/events?" + query.joined(separator: "&"))
+    }
+
+    public func logs(of service: ServiceName, lines: Int, version: ReleaseVersion? = nil) async throws -> [LogEntry] {
+        let (_, body) = try await execute(request(.GET, logsPath(service, lines: lines, version: version, follow: false)), timeout: timeout)
+        return try body.split(separator: UInt8(ascii: "\n")).map { try decode(LogEntry.self, Data($0)) }
+    }
+
+    /// The last `lines` lines, then new ones as they are written, until the task is cancelled.
+    public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion? = nil) -> AsyncThrowingStream<LogEntry, any Error> {
+        self.lines(logsPath(service, lines: lines, version: version, follow: true)) { try JSONDecoder.droverAPI.decode(LogEntry.self, from: $0) }
+    }
+
+    public func metrics() async throws -> String {
+        let (_, body) = try await execute(request(.GET, "/metrics"), timeout: timeout)
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    public enum DeploymentUpdate: Sendable {
+        case event(EventInfo)
+        case finished(DeploymentInfo)
+    }
+
+    // MARK: Plumbing
+
+    private func logsPath(_ service: ServiceName, lines: Int, version: ReleaseVersion?, follow: Bool) -> String {
+        "/v1/services/\(service)/logs?lines=\(lines)&follow=\(follow)" + (version.map { "&version=\($0)" } ?? "")
+    }
+
+    private func request(_ method: HTTPMethod, _ path: String, authorized: Bool = true) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if authorized { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        return request
+    }
+
+    private func get<T: Decodable>(_ path: String, authorized: Bool = true) async throws -> T {
+        let (_, body) = try await execute(request(.GET, path, authorized: authorized), timeout: timeout)
+        return try decode(T.self, body)
+    }
+
+    private func send<T: Decodable>(_ method: HTTPMethod, _ path: String, _ value: some Encodable) async throws -> T {
+        var request = request(method, path)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.droverAPI.encode(value)))
+        let (_, body) = try await execute(request, timeout: timeout)
+        return try decode(T.self, body)
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String) async throws {
+        _ = try await execute(request(method, path), timeout: timeout)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        do {
+            return try JSONDecoder.droverAPI.decode(T.self, from: data)
+        } catch {
+            throw AgentClientError(.invalidResponse, host: host, message: "cannot read \(T.self): \(error)")
+        }
+    }
+
+    /// Sends a request; returns the status and body of a 2xx, throws the agent's error otherwise.
+    private func execute(_ request: HTTPClientRequest, timeout: Duration) async throws -> (HTTPResponseStatus, Data) {
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: TimeAmount(timeout))
+            body = try await response.body.collect(upTo: 256 << 20)
+        } catch let error as AgentClientError {
+            throw error
+        } catch {
+            throw AgentClientError(.unreachable, host: host, message: Self.reason(error))
+        }
+        try check(response.status, body: Data(buffer: body))
+        return (response.status, Data(buffer: body))
+    }
+
+    private func check(_ status: HTTPResponseStatus, body: Data) throws {
+        guard !(200..<300).contains(status.code) else { return }
+        if let error = try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: body) {
+            throw AgentClientError(.agent(status: Int(status.code), code: error.error.code), host: host, message: error.error.message)
+        }
+        throw AgentClientError(.agent(status: Int(status.code), code: "http_\(status.code)"), host: host,
+                               message: String(decoding: body.prefix(300), as: UTF8.self))
+    }
+
+    /// An NDJSON stream: one decoded value per line, until the agent ends it or the consumer stops.
+    private func lines<T: Sendable>(_ path: String, decode: @escaping @Sendable (Data) throws -> T) -> AsyncThrowingStream<T, any Error> {
+        let request = request(.GET, path)
+        let (http, host) = (http, host)
+        return AsyncThrowingStream { continuation in
+            let reader = Task {
+                do {
+                    let response: HTTPClientResponse
+                    do {
+                        response = try await http.execute(request, timeout: .hours(24 * 365))
+                    } catch {
+                        throw AgentClientError(.unreachable, host: host, message: Self.reason(error))
+                    }
+                    if !(200..<300).contains(response.status.code) {
+                        try check(response.status, body: Data(buffer: try await response.body.collect(upTo: 1 << 20)))
+                    }
+                    var pending = Data()
+                    for try await chunk in response.body {
+                        pending.append(contentsOf: chunk.readableBytesView)
+                        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                            let line = pending[pending.startIndex..<newline]
+                            pending = Data(pending[(newline + 1)...])
+                            if !line.isEmpty { continuation.yield(try decode(Data(line))) }
+                        }
+                    }
+                    continuation.finish()
+                } catch let error as AgentClientError {
+                    continuation.finish(throwing: error)
+                } catch is CancellationError {
+                    continuation.finish()
+                } catch is DecodingError {
+                    continuation.finish(throwing: AgentClientError(.invalidResponse, host: host, message: "a line of \(path) is not what the API promises"))
+                } catch {
+                    continuation.finish(throwing: AgentClientError(.unreachable, host: host, message: "the stream broke: \(Self.reason(error))"))
+                }
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+
+    /// A connection failure in words.
+    static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "no answer in time" }
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is the agent running?)" }
+        return text
+    }
+}
