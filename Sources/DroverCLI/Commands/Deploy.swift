@@ -1,0 +1,119 @@
+import ArgumentParser
+import Crypto
+import DroverAPI
+import DroverClient
+import DroverCore
+import Foundation
+
+extension Drover {
+    struct Deploy: DroverCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build (if the manifest says how), upload to every host, then roll host batch by host batch.",
+            discussion: """
+                The version is derived from the artifact and the spec unless --version is given, so deploying
+                the same content again changes nothing. Uploads go to every host at once (hosts that hold the
+                release are skipped); then each batch of hosts runs a rolling deployment, followed live. At the
+                first host that fails, drover stops, rolls the hosts already done back to what they ran (unless
+                --no-revert), leaves the rest untouched, and prints a per-host summary with the reason.
+
+                Example:
+                  drover deploy web --batch 2
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The service (its manifest is deploy/<service>.toml).") var service: String
+        @Option(help: "The version to deploy as (default: derived from the content).") var version: String?
+        @Option(help: "Hosts deployed at once (default: the manifest's rollout.batch, else 1).") var batch: Int?
+        @Flag(name: .customLong("no-revert"), help: "On failure, leave the hosts already done on the new version.") var noRevert = false
+
+        func validate() throws {
+            if let batch, !(1...1_000).contains(batch) { throw ValidationError("--batch must be from 1 to 1000") }
+        }
+
+        mutating func run(terminal: Terminal) async throws {
+            let context = try CommandContext(global, terminal: terminal)
+            let name = try context.service(service)
+            guard let manifest = try context.manifest(name, required: true) else { return }
+            let hosts = try context.hosts(for: manifest)
+            try build(manifest, context: context)
+            let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
+            guard FileManager.default.isReadableFile(atPath: artifact) else {
+                throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
+            }
+            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(artifact: artifact, spec: manifest.spec)
+
+            // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
+            terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")
+            let spec = manifest.spec
+            let uploads = try await context.eachHost(hosts) { host, client -> String in
+                if let held = try? await client.releases(of: name), held.contains(where: { $0.version == release }) {
+                    return "already holds \(release)"
+                }
+                let (info, created) = try await client.upload(name, release, file: artifact, spec: spec)
+                return created ? "uploaded \(Figures.bytes(UInt64(max(0, info.size))))" : "already holds \(release)"
+            }
+            for (host, result) in uploads { if case .success(let what) = result { terminal.note("\(host.name): \(what)") } }
+            let failedUploads = CommandContext.errors(in: uploads)
+            if !failedUploads.isEmpty {
+                context.reportFailures(failedUploads)
+                let outcomes = uploads.map { host, result -> FleetRollout.Outcome in
+                    guard case .failure(let error) = result else {
+                        return FleetRollout.Outcome(host: host.name, result: .notStarted, toVersion: release.rawValue, reason: "not rolled: another host's upload failed")
+                    }
+                    return FleetRollout.Outcome(host: host.name, result: error.isUnreachable ? .unreachable : .failed, toVersion: release.rawValue,
+                                                reason: "upload: \(error.message)")
+                }
+                try FleetRollout.report(outcomes, service: name, version: release.rawValue, context: context)
+                return
+            }
+
+            // 2. Roll, batch by batch.
+            let rollout = FleetRollout(context: context, service: name, batch: batch ?? manifest.rollout.batch, revertOnFailure: !noRevert)
+            let request = DeploymentRequest(version: release, instances: manifest.instances, strategy: manifest.rollout.strategy)
+            let outcomes = try await rollout.run(hosts) { _, client in
+                let info = try await client.service(name)
+                let ready = info.instances.filter { $0.version == release && $0.activeState == "active" }.count
+                if info.currentVersion == release, info.desiredInstances == request.instances, ready == request.instances {
+                    return (nil, "already runs \(release) with \(ready) instances")
+                }
+                return (try await client.deploy(name, request), nil)
+            }
+            // 3. The manifest's autoscaling, once every host runs the release.
+            if let policy = manifest.autoscale, outcomes.allSatisfy({ $0.result == .deployed || $0.result == .upToDate }) {
+                let results = try await context.eachHost(hosts) { _, client in try await client.setAutoscale(name, policy) }
+                context.reportFailures(CommandContext.errors(in: results))
+            }
+            try FleetRollout.report(outcomes, service: name, version: release.rawValue, context: context)
+        }
+
+        /// Runs the manifest's `build` from the repository, its output on stderr.
+        func build(_ manifest: Manifest, context: CommandContext) throws {
+            guard let command = manifest.build else { return }
+            context.terminal.note(context.terminal.styled("⚙ ", .bold) + command)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", command]
+            process.currentDirectoryURL = URL(fileURLWithPath: context.repository)
+            process.standardOutput = FileHandle.standardError
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw CommandFailure(code: ExitCodes.failed, message: "the build failed (exit \(process.terminationStatus)): \(command)")
+            }
+        }
+
+        /// A version that names the content: the artifact's SHA-256 and the spec's, together, so
+        /// the same content is the same version on every host and a changed spec is a new one.
+        static func contentVersion(artifact: String, spec: ServiceSpec) throws -> ReleaseVersion {
+            guard let handle = FileHandle(forReadingAtPath: artifact) else { throw CommandFailure(code: ExitCodes.input, message: "cannot read \(artifact)") }
+            defer { try? handle.close() }
+            var hasher = SHA256()
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            hasher.update(data: try encoder.encode(spec))
+            let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return try ReleaseVersion(String(hex.prefix(12)))
+        }
+    }
+}

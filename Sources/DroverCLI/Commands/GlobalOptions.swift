@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+
+/// Options every command takes, before or after its name.
+public struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The inventory of hosts (default: $DROVER_INVENTORY, else deploy/hosts.toml).", valueName: "file"))
+    var inventory: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only these hosts or groups, comma-separated.", valueName: "h1,h2"))
+    var hosts: String?
+
+    @Flag(name: .long, help: "Print JSON for scripts instead of tables (stable: see the README).")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for each agent's answer.", valueName: "seconds"))
+    var timeout: Double = 30
+
+    @Option(name: .customLong("deploy-dir"), help: ArgumentHelp("Where the manifests are (default: deploy).", valueName: "dir"))
+    var deployDirectory: String = "deploy"
+
+    public init() {}
+
+    public func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 3_600 else {
+            throw ValidationError("--timeout must be a number of seconds from 0 to 3600, not \(timeout)")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import DroverAPI
+import DroverClient
+import Foundation
+
+extension Drover {
+    struct History: DroverCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What happened to a service on each host: deployments, scaling, autoscaling decisions, with their reasons.",
+            discussion: "Example:\n  drover history web -n 50")
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The service.") var service: String
+        @Option(name: .shortAndLong, help: "How many events per host.") var lines: Int = 30
+
+        struct HostEvent: Encodable {
+            let host: String
+            let id: Int64
+            let time: Date
+            let kind: String
+            let message: String
+        }
+
+        func validate() throws {
+            guard (1...10_000).contains(lines) else { throw ValidationError("-n must be from 1 to 10000") }
+        }
+
+        mutating func run(terminal: Terminal) async throws {
+            let context = try CommandContext(global, terminal: terminal)
+            let name = try context.service(service)
+            let hosts = try context.hosts(for: try context.manifest(name, required: false))
+            let limit = lines
+            let results = try await context.eachHost(hosts) { _, client in try await client.events(of: name, limit: limit) }
+            let events = results.flatMap { host, result in
+                ((try? result.get()) ?? []).map { HostEvent(host: host.name, id: $0.id, time: $0.time, kind: $0.kind, message: $0.message) }
+            }.sorted { ($0.time, $0.host, $0.id) < ($1.time, $1.host, $1.id) }
+            if global.json {
+                try context.printJSON(events)
+            } else {
+                var table = Table(columns: ["TIME", "HOST", "EVENT", "WHAT AND WHY"])
+                for event in events {
+                    table.rows.append([event.time.formatted(.iso8601), event.host, event.kind, event.message])
+                }
+                terminal.print(table.render())
+            }
+            let errors = CommandContext.errors(in: results)
+            context.reportFailures(errors)
+            if let failure = CommandContext.failure(of: errors) { throw failure }
+        }
+    }
+}

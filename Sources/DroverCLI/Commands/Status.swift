@@ -1,0 +1,68 @@
+import ArgumentParser
+import DroverAPI
+import DroverClient
+import DroverCore
+import Foundation
+
+extension Drover {
+    struct Status: DroverCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What runs where: version, ready/desired instances, CPU, memory and autoscaling, per host.",
+            discussion: """
+                Unreachable hosts are named on stderr (exit 3); the reachable ones are still shown.
+
+                Example:
+                  drover status web --json | jq '.[].value[].instances | length'
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Only this service (default: every service on the hosts).") var service: String?
+
+        mutating func run(terminal: Terminal) async throws {
+            let context = try CommandContext(global, terminal: terminal)
+            let name = try service.map { name throws(InputError) in try context.service(name) }
+            let manifest = try name.flatMap { name throws(InputError) in try context.manifest(name, required: false) }
+            let hosts = try context.hosts(for: manifest)
+            let results = try await context.eachHost(hosts) { _, client -> [ServiceInfo] in
+                guard let name else { return try await client.services() }
+                do {
+                    return [try await client.service(name)]
+                } catch let error as AgentClientError where error.code == "unknown_service" {
+                    return []
+                }
+            }
+            if global.json {
+                try context.printJSON(results.map { HostReport($0.host.name, $0.result) })
+            } else {
+                var table = Table(columns: ["HOST", "SERVICE", "VERSION", "READY", "CPU", "MEMORY", "AUTOSCALE"])
+                for (host, result) in results {
+                    guard case .success(let services) = result else {
+                        table.rows.append([host.name, "-", "-", "unreachable", "-", "-", "-"])
+                        continue
+                    }
+                    if services.isEmpty { table.rows.append([host.name, name?.rawValue ?? "-", "-", "-", "-", "-", "-"]) }
+                    for service in services { table.rows.append(Self.row(host.name, service)) }
+                }
+                terminal.print(table.render())
+            }
+            let errors = CommandContext.errors(in: results)
+            context.reportFailures(errors)
+            if let failure = CommandContext.failure(of: errors) { throw failure }
+        }
+
+        static func row(_ host: String, _ service: ServiceInfo) -> [String] {
+            let current = service.instances.filter { $0.version == service.currentVersion }
+            let ready = current.filter { $0.activeState == "active" }.count
+            let failed = service.instances.filter { $0.activeState == "failed" }.count
+            let cpu = service.instances.compactMap(\.cpuCores)
+            let memory = service.instances.compactMap(\.memoryBytes)
+            let autoscale = service.autoscale.map { policy in
+                "\(policy.min)-\(policy.max)" + (policy.cpu.map { " cpu \($0)" } ?? "") + (policy.memoryBytes.map { " mem \(Figures.bytes($0))" } ?? "")
+            } ?? "-"
+            return [host, service.name.rawValue, service.currentVersion?.rawValue ?? "-",
+                    "\(ready)/\(service.desiredInstances)" + (failed > 0 ? " (\(failed) failed)" : ""),
+                    cpu.isEmpty ? "-" : Figures.cores(cpu.reduce(0, +)),
+                    memory.isEmpty ? "-" : Figures.bytes(memory.reduce(0, +)), autoscale]
+        }
+    }
+}

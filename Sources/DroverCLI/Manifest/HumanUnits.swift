@@ -1,0 +1,60 @@
+/// The human units manifests are written in: durations (`"30s"`, `"500ms"`, `"5m"`, `"1h"`,
+/// or a bare number of seconds), byte sizes (`"512M"`, `"1G"`, `"64Ki"`, powers of 1024 as in
+/// systemd, or a bare number of bytes) and percentages (`"50%"`). Pure; every result is
+/// range-checked by the caller.
+public enum HumanUnits {
+    /// Seconds in a duration, or nil with what was wrong.
+    public static func seconds(_ text: String) -> Result<Double, UnitProblem> {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400)]
+        let trimmed = text.trimmingSpaces
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            // "ms" is tried before "s" and "m", so "500ms" is never read as 500 minutes.
+            let number = String(trimmed.dropLast(suffix.count)).trimmingSpaces
+            guard let value = Double(number), value.isFinite, value >= 0 else { break }
+            return .success(value * factor)
+        }
+        if let value = Double(trimmed), value.isFinite, value >= 0 { return .success(value) }
+        return .failure(UnitProblem("\"\(text)\" is not a duration: write it like \"30s\", \"500ms\", \"5m\" or \"1h\""))
+    }
+
+    /// Bytes in a size, or nil with what was wrong.
+    public static func bytes(_ text: String) -> Result<UInt64, UnitProblem> {
+        var number = text.trimmingSpaces
+        if number.hasSuffix("B") { number.removeLast() }
+        if number.hasSuffix("i") { number.removeLast() }
+        let factors: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
+        var factor: Double = 1
+        if let last = number.last, let f = factors[Character(last.uppercased())] {
+            factor = f
+            number.removeLast()
+        }
+        guard let value = Double(number.trimmingSpaces), value.isFinite, value >= 0, value * factor < 1.8e19 else {
+            return .failure(UnitProblem("\"\(text)\" is not a size: write it like \"512M\", \"1G\" or a number of bytes"))
+        }
+        return .success(UInt64((value * factor).rounded()))
+    }
+
+    /// A percentage (`"50%"`), as a number (50).
+    public static func percent(_ text: String) -> Result<Double, UnitProblem> {
+        let trimmed = text.trimmingSpaces
+        guard trimmed.hasSuffix("%"), let value = Double(String(trimmed.dropLast()).trimmingSpaces), value.isFinite, value > 0 else {
+            return .failure(UnitProblem("\"\(text)\" is not a percentage: write it like \"50%\""))
+        }
+        return .success(value)
+    }
+}
+
+/// Why a value in human units could not be read.
+public struct UnitProblem: Error, Equatable, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = unicodeScalars[...]
+        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
+        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+}

@@ -1,0 +1,163 @@
+import TOMLKit
+
+/// Reads one table of a TOML document field by field, so every mistake becomes an `InputError`
+/// with the file, the line (from `TOMLLineIndex`) and the dotted key. Keys not read are
+/// reported by `finish()` as unknown, with the nearest known key as a suggestion.
+struct TOMLReader {
+    let file: String
+    let index: TOMLLineIndex
+    let table: TOMLTable
+    let path: [String]
+    private var known: [String] = []
+
+    init(file: String, index: TOMLLineIndex, table: TOMLTable, path: [String] = []) {
+        self.file = file
+        self.index = index
+        self.table = table
+        self.path = path
+    }
+
+    /// Parses `text`, turning a syntax error into an `InputError` at its line.
+    static func parse(_ text: String, file: String) throws(InputError) -> TOMLReader {
+        do {
+            return TOMLReader(file: file, index: TOMLLineIndex(text), table: try TOMLTable(string: text))
+        } catch let error as TOMLParseError {
+            throw InputError(file: file, line: error.source.begin.line, key: nil, problem: "not valid TOML: \(error.description)")
+        } catch {
+            throw InputError(file: file, line: nil, key: nil, problem: "not valid TOML: \(error)")
+        }
+    }
+
+    func dotted(_ key: String) -> String { (path + [key]).joined(separator: ".") }
+
+    func error(_ key: String?, _ problem: String) -> InputError {
+        error(at: key.map { path + [$0] } ?? path, problem)
+    }
+
+    func error(at full: [String], _ problem: String) -> InputError {
+        InputError(file: file, line: index.line(of: full), key: full.isEmpty ? nil : full.joined(separator: "."), problem: problem)
+    }
+
+    /// The raw value of `key`, which counts as known from now on.
+    mutating func value(_ key: String) -> TOMLValueConvertible? {
+        known.append(key)
+        return table[key]
+    }
+
+    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
+        guard let value = value(key) else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init) else {
+            throw error(key, "'\(dotted(key))' must be a number, not \(Self.describe(value))")
+        }
+        guard range.contains(number) else {
+            throw error(key, "'\(dotted(key))' must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
+        }
+        return number
+    }
+
+    mutating func string(_ key: String) throws(InputError) -> String? {
+        guard let value = value(key) else { return nil }
+        guard let string = value.string else { throw error(key, "'\(dotted(key))' must be a string, not \(Self.describe(value))") }
+        return string
+    }
+
+    mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(InputError) -> Int? {
+        guard let value = value(key) else { return nil }
+        guard let number = value.int else { throw error(key, "'\(dotted(key))' must be a whole number, not \(Self.describe(value))") }
+        guard range.contains(number) else {
+            throw error(key, "'\(dotted(key))' must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
+        }
+        return number
+    }
+
+    mutating func bool(_ key: String) throws(InputError) -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard let bool = value.bool else { throw error(key, "'\(dotted(key))' must be true or false, not \(Self.describe(value))") }
+        return bool
+    }
+
+    mutating func strings(_ key: String) throws(InputError) -> [String]? {
+        guard let value = value(key) else { return nil }
+        guard let array = value.array, let strings = Optional(array.compactMap(\.string)), strings.count == array.count else {
+            throw error(key, "'\(dotted(key))' must be a list of strings, like [\"a\", \"b\"]")
+        }
+        return strings
+    }
+
+    /// A duration in human units (`"30s"`), or a bare number of seconds, within `range`.
+    mutating func seconds(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
+        guard let value = value(key) else { return nil }
+        let seconds: Double
+        if let number = value.double ?? value.int.map(Double.init) {
+            seconds = number
+        } else if let text = value.string {
+            switch HumanUnits.seconds(text) {
+            case .success(let parsed): seconds = parsed
+            case .failure(let problem): throw error(key, "'\(dotted(key))': \(problem.message)")
+            }
+        } else {
+            throw error(key, "'\(dotted(key))' must be a duration like \"30s\", not \(Self.describe(value))")
+        }
+        guard range.contains(seconds) else {
+            throw error(key, "'\(dotted(key))' must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), not \(Self.format(seconds))")
+        }
+        return seconds
+    }
+
+    /// A size in human units (`"512M"`) or a number of bytes, within `range`.
+    mutating func bytes(_ key: String, in range: ClosedRange<UInt64>) throws(InputError) -> UInt64? {
+        guard let value = value(key) else { return nil }
+        let bytes: UInt64
+        if let number = value.int, number >= 0 {
+            bytes = UInt64(number)
+        } else if let text = value.string {
+            switch HumanUnits.bytes(text) {
+            case .success(let parsed): bytes = parsed
+            case .failure(let problem): throw error(key, "'\(dotted(key))': \(problem.message)")
+            }
+        } else {
+            throw error(key, "'\(dotted(key))' must be a size like \"512M\", not \(Self.describe(value))")
+        }
+        guard range.contains(bytes) else {
+            throw error(key, "'\(dotted(key))' must be between 1M and 1P (\(range.lowerBound)…\(range.upperBound) bytes), not \(bytes)")
+        }
+        return bytes
+    }
+
+    /// A sub-table, read with its own reader (its unknown keys are checked by its `finish`).
+    mutating func table(_ key: String) throws(InputError) -> TOMLReader? {
+        guard let value = value(key) else { return nil }
+        guard let table = value.table else { throw error(key, "'\(dotted(key))' must be a table ([\(dotted(key))])") }
+        return TOMLReader(file: file, index: index, table: table, path: path + [key])
+    }
+
+    /// Every key of this table, for tables whose keys are free (environment, sandbox).
+    mutating func allKeys() -> [String] {
+        known.append(contentsOf: table.keys)
+        return table.keys.sorted()
+    }
+
+    /// Refuses keys that were never read: a typo must not be silently ignored.
+    func finish() throws(InputError) {
+        for key in table.keys.sorted() where !known.contains(key) {
+            let suggestion = Suggestion.closest(to: key, in: known).map { " (did you mean '\($0)'?)" } ?? ""
+            throw error(key, "unknown key '\(dotted(key))'\(suggestion)")
+        }
+    }
+
+    static func describe(_ value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .string: "the string \"\(value.string ?? "")\""
+        case .int: "the number \(value.int ?? 0)"
+        case .double: "the number \(value.double ?? 0)"
+        case .bool: "\(value.bool ?? false)"
+        case .array: "a list"
+        case .table: "a table"
+        default: "a \(value.type)"
+        }
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))s" : "\(value)s"
+    }
+}

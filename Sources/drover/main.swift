@@ -1,0 +1,4 @@
+import DroverCLI
+import Foundation
+
+exit(await Drover.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,56 @@
+import DroverCLI
+import Testing
+
+@Suite struct InventoryTests {
+    static let text = """
+        [hosts.web-1]
+        address = "10.0.0.11"
+        token_file = "tokens/web-1"
+
+        [hosts.web-2]
+        address = "::1"
+        port = 7071
+        token_env = "WEB2_TOKEN"
+
+        [hosts.db-1]
+        address = "db.internal"
+        token_file = "/etc/drover/db-1.token"
+
+        [groups]
+        web = ["web-1", "web-2"]
+        """
+
+    @Test func hostsGroupsAndTokenSources() throws {
+        let inventory = try Inventory.parse(Self.text, file: "deploy/hosts.toml")
+        #expect(inventory.hosts.map(\.name) == ["web-1", "web-2", "db-1"], "in the order written")
+        #expect(inventory.hosts[0].token == .file("deploy/tokens/web-1"), "relative to the inventory")
+        #expect(inventory.hosts[1].token == .environment("WEB2_TOKEN"))
+        #expect(inventory.hosts[1].baseURL == "http://[::1]:7071")
+        #expect(inventory.hosts[2].baseURL == "http://db.internal:7070")
+        #expect(try inventory.resolve(["web"], in: "x").map(\.name) == ["web-1", "web-2"])
+        #expect(try inventory.resolve(["db-1", "web-1"], in: "x").map(\.name) == ["web-1", "db-1"])
+        #expect(try inventory.resolve(["all"], in: "x").count == 3)
+        let unknown = try #require(throws: InputError.self) { try inventory.resolve(["web-3"], in: "deploy/web.toml") }
+        #expect(unknown.description.contains("did you mean 'web-1'?"))
+    }
+
+    static let mistakes: [(String, String, Int?, String)] = [
+        ("inline token", "[hosts.a]\naddress = \"x\"\ntoken = \"secret\"\n", 3, "never written in the inventory"),
+        ("no token source", "[hosts.a]\naddress = \"x\"\n", 1, "needs 'token_file' or 'token_env'"),
+        ("both token sources", "[hosts.a]\naddress = \"x\"\ntoken_file = \"t\"\ntoken_env = \"T\"\n", 4, "keep one"),
+        ("no address", "[hosts.a]\ntoken_env = \"T\"\n", 1, "needs an 'address'"),
+        ("bad port", "[hosts.a]\naddress = \"x\"\nport = 70000\ntoken_env = \"T\"\n", 3, "between 1 and 65535"),
+        ("typo", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\nprot = 7070\n", 4, "did you mean 'port'?"),
+        ("tls not yet", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\n[hosts.a.tls]\nca = \"x\"\n", 4, "TLS is not supported yet"),
+        ("group with an unknown host", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\n[groups]\nweb = [\"b\"]\n", 5, "unknown host 'b'"),
+        ("no hosts", "[groups]\n", nil, "no [hosts.NAME] table"),
+    ]
+
+    @Test(arguments: mistakes.map(\.0))
+    func mistakesNameFileAndLine(_ name: String) throws {
+        let (_, text, line, words) = try #require(Self.mistakes.first { $0.0 == name })
+        let error = try #require(throws: InputError.self) { try Inventory.parse(text, file: "deploy/hosts.toml") }
+        #expect(error.file == "deploy/hosts.toml" && error.line == line, "\(error)")
+        #expect(error.description.contains(words), "\(error)")
+    }
+}
