@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "DroverAgentTests",
             dependencies: [
-                "DroverAgent", "DroverAPI", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent",
+                "DroverAgent", "DroverAPI", "DroverClient", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent", "drover",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -11,7 +11,7 @@ extension Drover {
 
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The service.") var service: String
-        @Option(name: .shortAndLong, help: "How many events per host.") var lines: Int = 30
+        @Option(name: [.customShort("n"), .customLong("lines")], help: "How many events per host.") var lines: Int = 30
 
         struct HostEvent: Encodable {
             let host: String

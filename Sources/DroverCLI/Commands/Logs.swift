@@ -13,7 +13,7 @@ extension Drover {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The service.") var service: String
         @Flag(name: .shortAndLong, help: "Keep following new lines.") var follow = false
-        @Option(name: .shortAndLong, help: "How many past lines per host.") var lines: Int = 50
+        @Option(name: [.customShort("n"), .customLong("lines")], help: "How many past lines per host.") var lines: Int = 50
         @Option(name: .long, help: "Only this release's instances.") var version: String?
 
         struct HostLine: Encodable {

@@ -1,0 +1,77 @@
+import DroverTestbed
+import Foundation
+import Testing
+
+/// Several hosts for tests of the `drover` CLI: each its own throwaway systemd manager (with a
+/// journal) and its own agent, and a repository directory with `deploy/hosts.toml` naming
+/// them `host-1`, `host-2`, … Torn down whatever the test did.
+struct Fleet: Sendable {
+    let agents: [AgentProcess]
+    /// The repository: `deploy/` holds the inventory and the manifests.
+    let repository: String
+
+    static func run(hosts count: Int, _ body: @Sendable (Fleet) async throws -> Void) async throws {
+        try await HostCPUGate.shared.sharing {
+            var managers: [ThrowawayUserManager] = []
+            var agents: [AgentProcess] = []
+            let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-cli-\(UUID().uuidString.prefix(8))").path
+            do {
+                try FileManager.default.createDirectory(atPath: repository + "/deploy", withIntermediateDirectories: true)
+                for _ in 0..<count {
+                    let manager = try await ThrowawayUserManager.boot()
+                    managers.append(manager)
+                    agents.append(try await AgentProcess.start(on: manager, extraConfig: "journal_dir = \"\(manager.journalDirectory!)\""))
+                }
+                let inventory = agents.enumerated().map { index, agent in
+                    "[hosts.host-\(index + 1)]\naddress = \"127.0.0.1\"\nport = \(agent.port)\ntoken_file = \"\(agent.stateDirectory)/token\"\n"
+                }.joined(separator: "\n")
+                try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
+                try await body(Fleet(agents: agents, repository: repository))
+            } catch {
+                await tearDown(agents, managers, repository)
+                throw error
+            }
+            await tearDown(agents, managers, repository)
+        }
+    }
+
+    private static func tearDown(_ agents: [AgentProcess], _ managers: [ThrowawayUserManager], _ repository: String) async {
+        for agent in agents { await agent.stop() }
+        for manager in managers { await manager.shutdown() }
+        try? FileManager.default.removeItem(atPath: repository)
+    }
+
+    /// What one run of `drover` printed, and how it ended.
+    struct Run: CustomStringConvertible {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var description: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+
+        func json<T: Decodable>(_ type: T.Type) throws -> T {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(T.self, from: Data(stdout.utf8))
+        }
+    }
+
+    /// Runs the built `drover` in the repository, as an operator would.
+    func drover(_ arguments: String...) async throws -> Run {
+        let output = repository + "/.out-\(UUID().uuidString.prefix(8))"
+        let child = try ChildProcess.spawn(
+            "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\" 2>\"\(output).err\"", droverPath] + arguments,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"],
+            output: output
+        )
+        let status = await child.wait()
+        defer { unlink(output); unlink(output + ".err") }
+        return Run(status: status, stdout: (try? String(contentsOfFile: output, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "")
+    }
+
+    func writeManifest(_ service: String, _ text: String) throws {
+        try text.write(toFile: repository + "/deploy/\(service).toml", atomically: true, encoding: .utf8)
+    }
+}
+
+let droverPath = builtExecutable("drover")
