@@ -31,8 +31,9 @@ struct BenchAgent {
         await manager.shutdown()
     }
 
-    private static func start(on manager: ThrowawayUserManager) async throws -> BenchAgent {
-        let work = manager.root + "/bench"
+    /// Starts one more agent on `manager`, with a state directory of its own (`name`).
+    static func start(on manager: ThrowawayUserManager, name: String = "bench") async throws -> BenchAgent {
+        let work = manager.root + "/" + name
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let port = try freeLoopbackPort()
         let process = try ChildProcess.spawn(

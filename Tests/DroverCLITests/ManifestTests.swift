@@ -1,5 +1,6 @@
 import DroverCLI
 import DroverCore
+import Foundation
 import Testing
 
 @Suite struct ManifestTests {
@@ -134,6 +135,16 @@ import Testing
     @Test func theTyposMessageReadsAsDocumented() throws {
         let error = try #require(throws: InputError.self) { try Manifest.parse("artifact = \"web\"\n\n\n\n\n\ninstnaces = 2\n", file: "deploy/web.toml") }
         #expect(error.description == "deploy/web.toml:7: unknown key 'instnaces' (did you mean 'instances'?)")
+    }
+
+    /// The commented examples the repository ships are valid, and say what they claim.
+    @Test func theShippedExamplesParse() throws {
+        let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy").standardized.path
+        let manifest = try Manifest.parse(try String(contentsOfFile: deploy + "/example.toml", encoding: .utf8), file: "deploy/example.toml")
+        #expect(manifest.service.rawValue == "example" && manifest.build != nil && manifest.spec.listen == "0.0.0.0:8080")
+        let inventory = try Inventory.parse(try String(contentsOfFile: deploy + "/hosts.example.toml", encoding: .utf8), file: "deploy/hosts.example.toml")
+        #expect(inventory.hosts.count == 3 && inventory.groups["web"] == ["web-1", "web-2"])
+        #expect(try inventory.resolve(manifest.hosts, in: "deploy/example.toml").count == 3)
     }
 
     @Test func theServiceNameComesFromTheFile() {

@@ -84,7 +84,7 @@ struct ServicesController<Context: RequestContext> {
             let id = context.parameters.get("id") ?? ""
             let deployment = try agent.deployment(id)
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
-                            body: .init(asyncSequence: DeploymentEventStream(agent: agent, deployment: deployment)))
+                            body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment)))
         }
         group.get("events") { request, _ in
             let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
@@ -100,7 +100,7 @@ struct ServicesController<Context: RequestContext> {
             let headers: HTTPFields = [.contentType: "application/x-ndjson"]
             if follow {
                 let entries = try agent.followLogs(of: service, lines: lines, version: version)
-                return Response(status: .ok, headers: headers, body: .init(asyncSequence: entries.map(ndjson)))
+                return Response(status: .ok, headers: headers, body: .ndjsonStream(entries.map(ndjson)))
             }
             let entries = try await agent.logs(of: service, lines: lines, version: version)
             var body = ByteBuffer()

@@ -15,7 +15,8 @@ extension Agent {
             }
             return [version]
         } ?? store.releases(of: service).map(\.version)
-        let slots = try store.allPorts(of: service).keys.sorted()
+        // Slot 1 always: a follow that starts before the first instance waits for it.
+        let slots = Set(try store.allPorts(of: service).keys).union([1]).sorted()
         return versions.flatMap { version in slots.map { UnitNames.instance(service, version, slot: $0) } }
     }
 
@@ -32,7 +33,10 @@ extension Agent {
     /// journal is read on a thread of its own, which ends with the stream).
     public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion?) throws
         -> AsyncCompactMapSequence<AsyncThrowingStream<JournalEntry, any Error>, LogEntry> {
-        journal.follow(anyOf: try logUnits(of: service, version: version), last: lines).compactMap(Self.logEntry)
+        let initial = try logUnits(of: service, version: version)
+        // Asked again while following: instances of new slots and new releases join.
+        return journal.follow(anyOf: { [self] in (try? self.logUnits(of: service, version: version)) ?? initial }, last: lines)
+            .compactMap(Self.logEntry)
     }
 
     static func logEntry(_ entry: JournalEntry) -> LogEntry? {

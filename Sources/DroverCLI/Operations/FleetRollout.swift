@@ -12,6 +12,15 @@ struct FleetRollout: Sendable {
     let service: ServiceName
     let batch: Int
     let revertOnFailure: Bool
+    let board: ProgressBoard
+
+    init(context: CommandContext, service: ServiceName, batch: Int, revertOnFailure: Bool) {
+        self.context = context
+        self.service = service
+        self.batch = batch
+        self.revertOnFailure = revertOnFailure
+        self.board = ProgressBoard(terminal: context.terminal)
+    }
 
     /// What happened on one host.
     struct Outcome: Encodable, Sendable {
@@ -37,8 +46,9 @@ struct FleetRollout: Sendable {
                 outcomes += batch.map { Outcome(host: $0.name, result: .notStarted, reason: "an earlier host failed") }
                 continue
             }
-            context.terminal.note(context.terminal.styled("→ ", .bold) + batch.map(\.name).joined(separator: ", "))
+            board.log(context.terminal.styled("→ ", .bold) + batch.map(\.name).joined(separator: ", "))
             let results = try await context.eachHost(batch) { host, client in try await self.roll(host, client, start: start) }
+            board.finish()
             for (host, result) in results {
                 switch result {
                 case .success(let outcome): outcomes.append(outcome)
@@ -52,13 +62,14 @@ struct FleetRollout: Sendable {
         // Roll back the hosts that took the change, to what each ran before.
         let done = outcomes.filter { $0.result == .deployed && $0.fromVersion != nil }
         guard !done.isEmpty else { return outcomes }
-        context.terminal.note(context.terminal.styled("← reverting ", .yellow) + done.map(\.host).joined(separator: ", "))
+        board.log(context.terminal.styled("← reverting ", .yellow) + done.map(\.host).joined(separator: ", "))
         let doneHosts = hosts.filter { host in done.contains { $0.host == host.name } }
         let reverts = try await context.eachHost(doneHosts) { host, client -> Outcome in
             let previous = try ReleaseVersion(done.first { $0.host == host.name }!.fromVersion!)
             let deployment = try await client.rollback(self.service, RollbackRequest(to: previous))
             return try await self.follow(host, client, deployment)
         }
+        board.finish()
         for (host, result) in reverts {
             guard let index = outcomes.firstIndex(where: { $0.host == host.name }) else { continue }
             switch result {
@@ -77,34 +88,59 @@ struct FleetRollout: Sendable {
     }
 
     private func roll(_ host: Inventory.Host, _ client: AgentClient, start: Start) async throws -> Outcome {
+        board.update(host.name, "starting")
         let (deployment, note) = try await start(host, client)
         guard let deployment else {
-            context.terminal.note("\(host.name): \(note ?? "up to date")")
+            board.log("\(host.name): \(note ?? "up to date")")
+            board.update(host.name, "up to date")
             return Outcome(host: host.name, result: .upToDate, reason: note)
         }
         return try await follow(host, client, deployment)
     }
 
-    /// Follows a deployment's events to its end, printing each as it happens.
+    /// Follows a deployment's events to its end, printing each as it happens; on a terminal,
+    /// the host's line of the board shows its instances ready and the time so far.
     private func follow(_ host: Inventory.Host, _ client: AgentClient, _ deployment: DeploymentInfo) async throws -> Outcome {
         let terminal = context.terminal
-        terminal.note("\(host.name): deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(deployment.toVersion), \(deployment.instances) instances")
+        board.log("\(host.name): deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(deployment.toVersion), \(deployment.instances) instances")
         let clock = ContinuousClock(), started = clock.now
-        var final = deployment
-        for try await update in client.followDeployment(deployment.id) {
-            switch update {
-            case .event(let event):
-                let prefix = "deployment \(deployment.id): "
-                let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
-                terminal.note("\(host.name): \(terminal.styled(event.kind, .dim)) \(message)")
-            case .finished(let info):
-                final = info
+        let final = try await withThrowingTaskGroup(of: DeploymentInfo?.self) { group in
+            group.addTask {
+                var final = deployment
+                for try await update in client.followDeployment(deployment.id) {
+                    switch update {
+                    case .event(let event):
+                        let prefix = "deployment \(deployment.id): "
+                        let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
+                        self.board.log("\(host.name): \(terminal.styled(event.kind, .dim)) \(message)")
+                    case .finished(let info):
+                        final = info
+                    }
+                }
+                return final.isFinished ? final : try await client.deployment(deployment.id)
             }
+            if board.isLive {
+                group.addTask {
+                    while !Task.isCancelled {
+                        let ready = (try? await client.instances(of: self.service))?
+                            .filter { $0.version == deployment.toVersion && $0.activeState == "active" }.count
+                        self.board.update(host.name, "\(ready.map(String.init) ?? "?")/\(deployment.instances) ready  "
+                                          + "\(Figures.seconds(clock.now - started))  → \(deployment.toVersion)")
+                        try? await Task.sleep(for: .milliseconds(500))
+                    }
+                    return nil
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            return deployment
         }
-        if !final.isFinished { final = try await client.deployment(deployment.id) }
         let elapsed = Figures.seconds(clock.now - started)
         let succeeded = final.state == "succeeded"
-        terminal.note("\(host.name): " + (succeeded ? terminal.styled("\(final.state)", .green) : terminal.styled(final.state, .red)) + " in \(elapsed)")
+        board.update(host.name, (succeeded ? terminal.styled(final.state, .green) : terminal.styled(final.state, .red)) + " in \(elapsed)")
+        board.log("\(host.name): " + (succeeded ? terminal.styled("\(final.state)", .green) : terminal.styled(final.state, .red)) + " in \(elapsed)")
         return Outcome(host: host.name, result: succeeded ? .deployed : .failed, fromVersion: final.fromVersion?.rawValue,
                        toVersion: final.toVersion.rawValue, deployment: final.id, reason: final.reason)
     }

@@ -19,9 +19,10 @@ public final class Terminal: Sendable {
 
     /// The process's own stdout and stderr.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> Terminal {
-        let tty = isatty(STDOUT_FILENO) == 1
+        // Progress goes to stderr: it is live when stderr is a terminal, whatever stdout is.
+        let tty = isatty(STDERR_FILENO) == 1 && environment["TERM"] != "dumb"
         let noColor = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
-        let colors = tty && !noColor && environment["CLICOLOR"] != "0" && environment["TERM"] != "dumb"
+        let colors = tty && isatty(STDOUT_FILENO) == 1 && !noColor && environment["CLICOLOR"] != "0"
         return Terminal(isTTY: tty, colors: colors) { toError, text in
             (toError ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
         }
@@ -31,6 +32,8 @@ public final class Terminal: Sendable {
     public func print(_ line: String) { lock.withLock { _ in write(false, line + "\n") } }
     /// A line of progress or diagnostics (stderr).
     public func note(_ line: String) { lock.withLock { _ in write(true, line + "\n") } }
+    /// Text for stderr as it is (terminal control sequences included).
+    func noteRaw(_ text: String) { lock.withLock { _ in write(true, text) } }
 
     public enum Style: String { case red = "31", green = "32", yellow = "33", bold = "1", dim = "2" }
 

@@ -46,26 +46,56 @@ public struct JournalReader: Sendable {
 
     /// `follow` for several units at once (a service's instances), interleaved by time.
     public func follow(anyOf units: [String], last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
+        follow(anyOf: { units }, last: count)
+    }
+
+    /// `follow` for a set of units that may grow while it runs (a service scaled up): `units`
+    /// is asked again about every second, and new units' lines follow from then on, without
+    /// repeating or skipping a line of the others.
+    public func follow(anyOf units: @escaping @Sendable () -> [String], last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
         let (stream, continuation) = AsyncThrowingStream<JournalEntry, any Error>.makeStream(bufferingPolicy: .unbounded)
         let stopped = Atomic<Bool>(false)
         let source = source
+        let initial = units()
         let thread = Thread {
             do {
-                let journal = try Journal(source: source, units: units)
-                for entry in try journal.last(count) { continuation.yield(entry) }
-                try journal.positionAfterLastEntry()
+                var current = Set(initial)
+                // No unit, no match: an unfiltered journal would be every line of the host.
+                var journal = current.isEmpty ? nil : try Journal(source: source, units: initial)
+                var lastCursor: String?
+                for entry in try journal?.last(count) ?? [] {
+                    continuation.yield(entry)
+                    lastCursor = entry.cursor
+                }
+                try journal?.positionAfterLastEntry()
+                var checked = ContinuousClock.now
                 while !stopped.load(ordering: .relaxed) {
-                    while let entry = try journal.next() {
-                        continuation.yield(entry)
+                    if ContinuousClock.now - checked >= .seconds(1) {
+                        checked = ContinuousClock.now
+                        let wanted = units()
+                        if Set(wanted) != current, !wanted.isEmpty {
+                            current = Set(wanted)
+                            let reopened = try Journal(source: source, units: wanted)
+                            if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.positionAfterLastEntry() }
+                            journal = reopened
+                        }
                     }
-                    try journal.wait(microseconds: 200_000)
+                    guard let open = journal else {
+                        Thread.sleep(forTimeInterval: 0.2)
+                        continue
+                    }
+                    while let entry = try open.next() {
+                        continuation.yield(entry)
+                        lastCursor = entry.cursor
+                    }
+                    try open.wait(microseconds: 200_000)
                 }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
             }
         }
-        thread.name = "journal follow \(units.first ?? "")"
+        thread.name = "journal follow \(initial.first ?? "")"
         continuation.onTermination = { _ in stopped.store(true, ordering: .relaxed) }
         thread.start()
         return stream
@@ -120,6 +150,17 @@ private final class Journal {
         try checked("sd_journal_seek_tail", sd_journal_seek_tail(handle))
         // After seek_tail, stepping back onto the last entry makes `next` continue after it.
         try checked("sd_journal_previous", sd_journal_previous(handle))
+    }
+
+    /// Moves so that `next` returns the entries after the one at `cursor`.
+    func position(after cursor: String) throws(SystemdError) {
+        try checked("sd_journal_seek_cursor", cursor.withCString { sd_journal_seek_cursor(handle, $0) })
+        // Onto the cursor's entry (or the nearest after it, if it no longer matches).
+        guard try checked("sd_journal_next", sd_journal_next(handle)) > 0 else { return }
+        if cursor.withCString({ sd_journal_test_cursor(handle, $0) }) <= 0 {
+            // It moved past: step back, so `next` returns this entry.
+            try checked("sd_journal_previous", sd_journal_previous(handle))
+        }
     }
 
     func next() throws(SystemdError) -> JournalEntry? {

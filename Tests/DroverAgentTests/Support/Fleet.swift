@@ -65,8 +65,16 @@ struct Fleet: Sendable {
         )
         let status = await child.wait()
         defer { unlink(output); unlink(output + ".err") }
-        return Run(status: status, stdout: (try? String(contentsOfFile: output, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "")
+        let run = Run(status: status, stdout: (try? String(contentsOfFile: output, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "")
+        // DROVER_TEST_TRANSCRIPT=FILE keeps what each command printed (the README's examples come from it).
+        if let transcript = ProcessInfo.processInfo.environment["DROVER_TEST_TRANSCRIPT"],
+           let handle = FileHandle(forWritingAtPath: transcript) ?? (FileManager.default.createFile(atPath: transcript, contents: nil) ? FileHandle(forWritingAtPath: transcript) : nil) {
+            handle.seekToEndOfFile()
+            handle.write(Data("$ drover \(arguments.joined(separator: " "))\n\(run.stderr)\(run.stdout)(exit \(status))\n\n".utf8))
+            try? handle.close()
+        }
+        return run
     }
 
     func writeManifest(_ service: String, _ text: String) throws {

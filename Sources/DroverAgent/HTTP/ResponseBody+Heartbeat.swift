@@ -1,0 +1,34 @@
+import Hummingbird
+import NIOCore
+
+extension ResponseBody {
+    /// A long-lived NDJSON stream: every line of `lines` as it comes, and an empty line after
+    /// every `interval` of silence. The blank lines keep clients' read timeouts and proxies
+    /// from cutting a quiet stream, and a write to a client that went away fails, which ends
+    /// the stream (and what feeds it) at once. Clients skip empty lines.
+    static func ndjsonStream<Lines: AsyncSequence & Sendable>(_ lines: Lines, heartbeat interval: Duration = .seconds(15)) -> ResponseBody
+        where Lines.Element == ByteBuffer {
+        ResponseBody { writer in
+            let (merged, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await line in lines { continuation.yield(line) }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: interval)
+                        continuation.yield(ByteBuffer(string: "\n"))
+                    }
+                }
+                defer { group.cancelAll() }
+                for try await line in merged { try await writer.write(line) }
+            }
+            try await writer.finish(nil)
+        }
+    }
+}
