@@ -15,7 +15,7 @@ public func freeLoopbackPort() throws -> Int {
 }
 
 private func isFree(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = loopback(port)
@@ -24,7 +24,7 @@ private func isFree(_ port: Int) -> Bool {
 
 /// A TCP socket connected to 127.0.0.1:`port`, for tests that speak raw bytes; the caller closes it.
 public func connectedLoopbackSocket(port: Int) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestbedError("socket failed") }
     var address = loopback(port)
     guard withSocketAddress(&address, { connect(fd, $0, $1) }) == 0 else {
@@ -35,8 +35,10 @@ public func connectedLoopbackSocket(port: Int) throws -> Int32 {
 }
 
 /// A TCP socket listening on 127.0.0.1:`port`, to hold a port taken; the caller closes it.
+/// Close-on-exec, like every socket here: a process another test spawns meanwhile must not
+/// inherit it and keep the port taken after the caller closed it.
 public func listeningLoopbackSocket(port: Int) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestbedError("socket failed") }
     var address = loopback(port)
     guard withSocketAddress(&address, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {

@@ -87,7 +87,7 @@ extension Drover {
                 }
                 terminal.print(table.render())
             }
-            if let failure = CommandContext.failure(of: CommandContext.errors(in: results)) { throw failure }
+            try context.finish(results)
         }
 
         static func describe(_ policy: AutoscalePolicy) -> String {

@@ -120,6 +120,14 @@ struct CommandContext: Sendable {
         terminal.print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
+    /// Ends a command that asked every host: names on stderr the hosts that failed, and
+    /// exits 3 if one was unreachable, 1 if one refused, else returns.
+    func finish<T>(_ results: [(host: Inventory.Host, result: Result<T, AgentClientError>)]) throws {
+        let errors = Self.errors(in: results)
+        reportFailures(errors)
+        if let failure = Self.failure(of: errors) { throw failure }
+    }
+
     /// Says which hosts could not be reached or refused, one line each, on stderr.
     func reportFailures(_ errors: [AgentClientError]) {
         for error in errors { terminal.note(terminal.styled("\(error.host): ", .red) + (error.isUnreachable ? "unreachable: " : "") + error.message) }

@@ -10,10 +10,10 @@ extension Drover {
         static let configuration = CommandConfiguration(
             abstract: "Build (if the manifest says how), upload to every host, then roll host batch by host batch.",
             discussion: """
-                The version is derived from the artifact and the spec unless --version is given, so deploying
-                the same content again changes nothing. Uploads go to every host at once (hosts that hold the
-                release are skipped); then each batch of hosts runs a rolling deployment, followed live. At the
-                first host that fails, drover stops, rolls the hosts already done back to what they ran (unless
+                The version is derived from the artifact and the spec unless --version is given, so deploying \
+                the same content again changes nothing. Uploads go to every host at once (hosts that hold the \
+                release are skipped); then each batch of hosts runs a rolling deployment, followed live. At the \
+                first host that fails, drover stops, rolls the hosts already done back to what they ran (unless \
                 --no-revert), leaves the rest untouched, and prints a per-host summary with the reason.
 
                 Example:

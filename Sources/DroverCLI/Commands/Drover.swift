@@ -9,7 +9,7 @@ public struct Drover: AsyncParsableCommand {
         commandName: "drover",
         abstract: "Deploy, roll back, scale and watch services on hosts that run drover-agent.",
         discussion: """
-            Reads deploy/<service>.toml (one manifest per service) and an inventory of hosts
+            Reads deploy/<service>.toml (one manifest per service) and an inventory of hosts \
             (deploy/hosts.toml, or --inventory / $DROVER_INVENTORY), and talks to every agent.
 
             Exit codes: 0 ok, 1 an operation failed, 2 a usage or input error, 3 a host was unreachable.

@@ -33,9 +33,10 @@ extension Drover {
             let results = try await context.eachHost(hosts) { _, client in try await client.events(of: name, limit: limit) }
             let events = results.flatMap { host, result in
                 ((try? result.get()) ?? []).map { HostEvent(host: host.name, id: $0.id, time: $0.time, kind: $0.kind, message: $0.message) }
-            }.sorted { ($0.time, $0.host, $0.id) < ($1.time, $1.host, $1.id) }
+            }.sorted { ($0.time, $0.host, $0.id) < ($1.time, $1.host, $1.id) }.suffix(limit)
+            // Each host gave its last `limit`: the last `limit` of them all is complete.
             if global.json {
-                try context.printJSON(events)
+                try context.printJSON(Array(events))
             } else {
                 var table = Table(columns: ["TIME", "HOST", "EVENT", "WHAT AND WHY"])
                 for event in events {
@@ -43,9 +44,7 @@ extension Drover {
                 }
                 terminal.print(table.render())
             }
-            let errors = CommandContext.errors(in: results)
-            context.reportFailures(errors)
-            if let failure = CommandContext.failure(of: errors) { throw failure }
+            try context.finish(results)
         }
     }
 }

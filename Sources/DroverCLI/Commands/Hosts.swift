@@ -41,9 +41,7 @@ extension Drover {
                 }
                 terminal.print(table.render())
             }
-            let errors = CommandContext.errors(in: results)
-            context.reportFailures(errors)
-            if let failure = CommandContext.failure(of: errors) { throw failure }
+            try context.finish(results)
         }
     }
 }

@@ -59,18 +59,14 @@ extension Drover {
                 let merged = results.flatMap { host, result in ((try? result.get()) ?? []).map { (host.name, $0) } }
                     .sorted { $0.1.time < $1.1.time }
                 for (host, entry) in merged { show(host, entry) }
-                let errors = CommandContext.errors(in: results)
-                context.reportFailures(errors)
-                if let failure = CommandContext.failure(of: errors) { throw failure }
+                try context.finish(results)
                 return
             }
             // Following: every host's stream at once, lines printed as they come.
             let results = try await context.eachHost(hosts) { host, client in
                 for try await entry in client.followLogs(of: name, lines: count, version: release) { show(host.name, entry) }
             }
-            let errors = CommandContext.errors(in: results)
-            context.reportFailures(errors)
-            if let failure = CommandContext.failure(of: errors) { throw failure }
+            try context.finish(results)
         }
     }
 }

@@ -38,7 +38,7 @@ extension Drover {
                 }
                 terminal.print(table.render())
             }
-            if let failure = CommandContext.failure(of: CommandContext.errors(in: results)) { throw failure }
+            try context.finish(results)
         }
     }
 }
