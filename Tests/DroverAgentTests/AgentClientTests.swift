@@ -3,6 +3,7 @@ import DroverClient
 import DroverCore
 import DroverTestbed
 import Foundation
+import Synchronization
 import Testing
 
 /// The typed client against a real agent: uploads stream from a file, errors keep the agent's
@@ -48,7 +49,12 @@ struct AgentClientTests {
         let cut = try #require(events.dropLast().last)
         let newer = try await client.events(of: service, since: cut.id)
         #expect(newer.map(\.id) == events.filter { $0.id > cut.id }.map(\.id))
-        try await client.deleteService(service)
+        // A client following the logs does not hold the agent's shutdown up: the stream ends.
+        let following = Atomic<Bool>(false)
+        let endless = Task { for try await _ in client.followLogs(of: service, lines: 1) { following.store(true, ordering: .relaxed) } }
+        #expect(await waitUntil { following.load(ordering: .relaxed) }, "the follow is under way")
         await agent.stop()
+        _ = await endless.result
+        #expect(!agent.isRunning)
     }
 }

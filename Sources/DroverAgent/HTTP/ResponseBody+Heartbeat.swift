@@ -1,11 +1,13 @@
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 extension ResponseBody {
     /// A long-lived NDJSON stream: every line of `lines` as it comes, and an empty line after
     /// every `interval` of silence. The blank lines keep clients' read timeouts and proxies
     /// from cutting a quiet stream, and a write to a client that went away fails, which ends
-    /// the stream (and what feeds it) at once. Clients skip empty lines.
+    /// the stream (and what feeds it) at once. Clients skip empty lines. The agent's graceful
+    /// shutdown ends the stream too: a client following the logs must not hold the agent up.
     static func ndjsonStream<Lines: AsyncSequence & Sendable>(_ lines: Lines, heartbeat interval: Duration = .seconds(15)) -> ResponseBody
         where Lines.Element == ByteBuffer {
         ResponseBody { writer in
@@ -26,7 +28,11 @@ extension ResponseBody {
                     }
                 }
                 defer { group.cancelAll() }
-                for try await line in merged { try await writer.write(line) }
+                try await withGracefulShutdownHandler {
+                    for try await line in merged { try await writer.write(line) }
+                } onGracefulShutdown: {
+                    continuation.finish()  // the loop above ends; the response ends cleanly
+                }
             }
             try await writer.finish(nil)
         }
