@@ -40,6 +40,15 @@ import Testing
         #expect(result.stderr.contains("deploy/hosts.toml" + (line.map { ":\($0):" } ?? ":")) && result.stderr.contains(words), "\(result.stderr)")
     }
 
+    @Test(arguments: ["hosts", "deploy", "rollback", "scale", "autoscale", "status", "logs", "history", "releases", "validate"])
+    func everyHelpEndsWithAnExample(_ command: String) async throws {
+        let result = try await run([:], [command, "--help"])
+        #expect(result.code == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n")
+        let example = try #require(lines.lastIndex { $0.hasPrefix("Example:") }, "\(result.stdout)")
+        #expect(lines[(example + 1)...].allSatisfy { $0.hasPrefix("  drover ") }, "the example is last: \(result.stdout)")
+    }
+
     @Test func goodFilesPass() async throws {
         let result = try await run(["hosts.toml": Self.inventory, "web.toml": "artifact = \"web\"\n"], ["validate", "--json"])
         #expect(result.code == 0 && result.stderr.isEmpty, "\(result)")

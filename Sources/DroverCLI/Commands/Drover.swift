@@ -48,10 +48,22 @@ public struct Drover: AsyncParsableCommand {
             return ExitCodes.input
         } catch {
             let code = exitCode(for: error).rawValue
-            let text = fullMessage(for: error)
+            let text = code == 0 ? exampleLast(fullMessage(for: error)) : fullMessage(for: error)
             if code == 0 { terminal.print(text) } else { terminal.note(text) }
             return code == 0 ? 0 : (code == 64 || code == 1 ? ExitCodes.input : code)
         }
+    }
+}
+
+extension Drover {
+    /// Help ends with the command's example, where a reader who scrolled to the options
+    /// finds it (ArgumentParser prints the discussion, which holds it, before the usage).
+    static func exampleLast(_ help: String) -> String {
+        guard let example = help.range(of: "\nExample:\n"),
+              let usage = help.range(of: "\nUSAGE:", range: example.upperBound..<help.endIndex) else { return help }
+        let block = help[example.lowerBound..<usage.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+        let rest = help[..<example.lowerBound] + help[usage.lowerBound...]
+        return rest.trimmingCharacters(in: .newlines) + "\n\n" + block + "\n"
     }
 }
 

@@ -15,7 +15,7 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for each agent's answer.", valueName: "seconds"))
     var timeout: Double = 30
 
-    @Option(name: .customLong("deploy-dir"), help: ArgumentHelp("Where the manifests are (default: deploy).", valueName: "dir"))
+    @Option(name: .customLong("deploy-dir"), help: ArgumentHelp("Where the manifests are.", valueName: "dir"))
     var deployDirectory: String = "deploy"
 
     public init() {}
