@@ -127,7 +127,20 @@ struct CLIEndToEndTests {
             for host in ["host-1", "host-2", "host-3"] {
                 #expect(logs.stdout.split(separator: "\n").contains { $0.hasPrefix(host) && $0.contains("hello-v1") }, "\(host) in \(logs.stdout)")
             }
-            let history = try await fleet.drover("history", "web")
+            // Following: lines from every host as they are written, until the operator stops it.
+            let (follower, followed) = try fleet.startDrover("logs", "web", "-f", "-n", "0")
+            #expect(try await fleet.drover("scale", "web", "4").status == 0)
+            let sawAll = await waitUntil(timeout: .seconds(30)) {
+                let text = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
+                return ["host-1", "host-2", "host-3"].allSatisfy { host in
+                    text.split(separator: "\n").contains { $0.hasPrefix(host) && $0.contains("| hello-v1") }
+                }
+            }
+            #expect(sawAll, "the new instances' lines arrive live: \((try? String(contentsOfFile: followed, encoding: .utf8)) ?? "")")
+            kill(follower.pid, SIGTERM)
+            _ = await follower.wait()
+
+            let history = try await fleet.drover("history", "web", "-n", "200")
             #expect(history.status == 0 && history.stdout.contains("deployment.reverted") && history.stdout.contains("autoscale.enabled"), "\(history)")
 
             // One host gone: status says which, exits 3, and still shows the others.

@@ -25,6 +25,24 @@ struct DeploymentTests {
         return (agent, instances)
     }
 
+    /// The first deployment of a service has nothing to go back to: its first upload became
+    /// current, but a failure must not "revert" to the very release that failed.
+    @Test func aFailingFirstDeploymentFailsWithoutRevertingToItself() async throws {
+        let bed = try Bed.require()
+        let service = uniqueService("first")
+        let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"\n")
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec(["--exit-code", "3"])).status == .created)
+        let started = try await agent.deploy(service, #"{"version": "1", "instances": 1, \#(Self.strategy)}"#)
+        let deployment = try started.decode(DeploymentInfo.self)
+        #expect(deployment.fromVersion == nil, "nothing ran before")
+        let done = try await agent.finished(deployment)
+        #expect(done.state == "failed")
+        #expect(done.reason?.contains("revert") == false, "no revert to the failing release itself: \(done.reason ?? "")")
+        let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+        #expect(!events.contains { $0.kind == "deployment.reverting" })
+        await agent.stop()
+    }
+
     @Test func aGoodRollingDeployReplacesEveryInstanceWithoutDroppingBelowTheCount() async throws {
         let bed = try Bed.require()
         let service = uniqueService("roll")

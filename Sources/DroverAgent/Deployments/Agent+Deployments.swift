@@ -36,12 +36,16 @@ extension Agent {
             }
             let now = Date()
             let deployment = DeploymentInfo(
-                id: UUID().uuidString.lowercased(), service: service, fromVersion: record.currentVersion, toVersion: request.version,
+                // The release it replaces, which a failure reverts to; none when the target is
+                // already current (a first deploy: the first upload became current), so a
+                // failing release is never "reverted" to itself.
+                id: UUID().uuidString.lowercased(), service: service,
+                fromVersion: record.currentVersion == request.version ? nil : record.currentVersion, toVersion: request.version,
                 instances: count, strategy: strategy, state: "running", reason: nil, createdAt: now, updatedAt: now
             )
             try self.store.addDeployment(deployment)
             try self.store.record("deployment.started", service: service,
-                                  "deployment \(deployment.id): \(record.currentVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
+                                  "deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
             await self.activeDeployments.begin(deployment)
             self.deploymentQueue.continuation.yield(deployment)
             return deployment

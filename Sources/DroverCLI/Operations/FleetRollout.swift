@@ -60,6 +60,9 @@ struct FleetRollout: Sendable {
         }
         guard failed, revertOnFailure else { return outcomes }
         // Roll back the hosts that took the change, to what each ran before.
+        for index in outcomes.indices where outcomes[index].result == .deployed && outcomes[index].fromVersion == nil {
+            outcomes[index].reason = "left on \(outcomes[index].toVersion ?? "the new release"): it ran nothing before"
+        }
         let done = outcomes.filter { $0.result == .deployed && $0.fromVersion != nil }
         guard !done.isEmpty else { return outcomes }
         board.log(context.terminal.styled("← reverting ", .yellow) + done.map(\.host).joined(separator: ", "))

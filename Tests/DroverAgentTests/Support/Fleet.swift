@@ -77,6 +77,15 @@ struct Fleet: Sendable {
         return run
     }
 
+    /// Starts `drover` without waiting for it (e.g. `logs -f`); its stdout and stderr go to
+    /// the returned file. The caller ends it by PID.
+    func startDrover(_ arguments: String...) throws -> (process: ChildProcess, output: String) {
+        let output = repository + "/.bg-\(UUID().uuidString.prefix(8))"
+        let process = try ChildProcess.spawn(droverPath, arguments + ["--deploy-dir", repository + "/deploy"],
+                                             environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "NO_COLOR": "1"], output: output)
+        return (process, output)
+    }
+
     func writeManifest(_ service: String, _ text: String) throws {
         try text.write(toFile: repository + "/deploy/\(service).toml", atomically: true, encoding: .utf8)
     }
