@@ -28,6 +28,11 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 }
 
+/// The SHA-256 of a file in hex, as the agent reports a release's (`ReleaseInfo.sha256`).
+public func sha256Hex(ofFile path: String) throws -> String {
+    try sha256(ofFile: path).digest.map { String(format: "%02x", $0) }.joined()
+}
+
 /// The SHA-256 and size of a file, read in chunks.
 func sha256(ofFile path: String) throws -> (digest: [UInt8], size: Int64) {
     guard let handle = FileHandle(forReadingAtPath: path) else {

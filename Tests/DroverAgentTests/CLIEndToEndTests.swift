@@ -153,6 +153,18 @@ struct CLIEndToEndTests {
         }
     }
 
+    @Test func aVersionGivenTwiceForOtherContentIsRefusedNotSkipped() async throws {
+        try await Fleet.run(hosts: 1) { fleet in
+            try fleet.writeManifest("web", manifest(fleet, arguments: ["--print", "one"]))
+            #expect(try await fleet.drover("deploy", "web", "--version", "1.0").status == 0)
+            try fleet.writeManifest("web", manifest(fleet, arguments: ["--print", "two"]))
+            let reused = try await fleet.drover("deploy", "web", "--version", "1.0")
+            #expect(reused.status == 1, "\(reused)")
+            #expect(reused.stderr.contains("already exists with another spec"), "the agent's reason reaches the operator: \(reused)")
+            #expect(try await status(fleet)["host-1"]?.0 == "1.0")
+        }
+    }
+
     @Test func inputMistakesExitTwoAndNameTheFile() async throws {
         try await Fleet.run(hosts: 1) { fleet in
             try fleet.writeManifest("web", "artifact = \"x\"\n\ninstnaces = 2\n")

@@ -45,8 +45,12 @@ extension Drover {
             // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
             terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")
             let spec = manifest.spec
+            let digest = try sha256Hex(ofFile: artifact)
             let uploads = try await context.eachHost(hosts) { host, client -> String in
-                if let held = try? await client.releases(of: name), held.contains(where: { $0.version == release }) {
+                // Skipped only if the host holds this very content; the same version with other
+                // content is uploaded, and the agent refuses it (409) with its reason.
+                if let held = try? await client.releases(of: name),
+                   held.contains(where: { $0.version == release && $0.sha256 == digest && $0.spec == spec }) {
                     return "already holds \(release)"
                 }
                 let (info, created) = try await client.upload(name, release, file: artifact, spec: spec)
