@@ -2,6 +2,7 @@ import DroverAPI
 import DroverCore
 import DroverSystemd
 import Foundation
+import NIOPosix
 
 extension Agent {
     /// The instance units whose lines belong to `service` (of `version`, or of every retained
@@ -24,8 +25,8 @@ extension Agent {
     public func logs(of service: ServiceName, lines: Int, version: ReleaseVersion?) async throws -> [LogEntry] {
         let units = try logUnits(of: service, version: version)
         let journal = self.journal
-        // sd-journal reads files: off the cooperative pool.
-        let entries = try await Task.detached { try journal.entries(ofAny: units, last: lines) }.value
+        // sd-journal reads files: on NIO's thread pool for blocking work, not the cooperative pool.
+        let entries = try await NIOThreadPool.singleton.runIfActive { try journal.entries(ofAny: units, last: lines) }
         return entries.compactMap(Self.logEntry)
     }
 
