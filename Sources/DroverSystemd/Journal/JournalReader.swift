@@ -59,6 +59,10 @@ public struct JournalReader: Sendable {
         let initial = units()
         let thread = Thread {
             do {
+                // Where a journal reopened for new units starts when no line was read yet.
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let startedAt = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
                 var current = Set(initial)
                 // No unit, no match: an unfiltered journal would be every line of the host.
                 var journal = current.isEmpty ? nil : try Journal(source: source, units: initial)
@@ -76,7 +80,9 @@ public struct JournalReader: Sendable {
                         if Set(wanted) != current, !wanted.isEmpty {
                             current = Set(wanted)
                             let reopened = try Journal(source: source, units: wanted)
-                            if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.positionAfterLastEntry() }
+                            // After the last line read, or from the follow's start: the new units'
+                            // lines written meanwhile are not skipped.
+                            if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.position(fromRealtime: startedAt) }
                             journal = reopened
                         }
                     }
@@ -150,6 +156,11 @@ private final class Journal {
         try checked("sd_journal_seek_tail", sd_journal_seek_tail(handle))
         // After seek_tail, stepping back onto the last entry makes `next` continue after it.
         try checked("sd_journal_previous", sd_journal_previous(handle))
+    }
+
+    /// Moves so that `next` returns the entries written at or after `microseconds` (wall clock).
+    func position(fromRealtime microseconds: UInt64) throws(SystemdError) {
+        try checked("sd_journal_seek_realtime_usec", sd_journal_seek_realtime_usec(handle, microseconds))
     }
 
     /// Moves so that `next` returns the entries after the one at `cursor`.
