@@ -64,6 +64,21 @@ public struct RollbackRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a deployment stands. In JSON, its name.
+public enum DeploymentState: String, Codable, Sendable, CaseIterable {
+    /// Replacing instances with the target release.
+    case running
+    /// The target failed; going back to the release it replaced.
+    case reverting
+    case succeeded
+    /// The target failed (and was reverted, or could not even be).
+    case failed
+    /// A newer deployment of the service took over.
+    case superseded
+
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .superseded }
+}
+
 /// A deployment and where it stands.
 public struct DeploymentInfo: Codable, Sendable, Equatable {
     public var id: String
@@ -72,16 +87,15 @@ public struct DeploymentInfo: Codable, Sendable, Equatable {
     public var toVersion: ReleaseVersion
     public var instances: Int
     public var strategy: DeploymentStrategy
-    /// `running`, `reverting`, `succeeded`, `failed` (reverted, or could not even revert), `superseded`.
-    public var state: String
+    public var state: DeploymentState
     public var reason: String?
     public var createdAt: Date
     public var updatedAt: Date
 
-    public var isFinished: Bool { ["succeeded", "failed", "superseded"].contains(state) }
+    public var isFinished: Bool { state.isFinished }
 
     public init(id: String, service: ServiceName, fromVersion: ReleaseVersion?, toVersion: ReleaseVersion, instances: Int,
-                strategy: DeploymentStrategy, state: String, reason: String?, createdAt: Date, updatedAt: Date) {
+                strategy: DeploymentStrategy, state: DeploymentState, reason: String?, createdAt: Date, updatedAt: Date) {
         self.id = id
         self.service = service
         self.fromVersion = fromVersion

@@ -86,7 +86,7 @@ struct BenchAgent {
             latest = current
             return current.isFinished
         }
-        guard finished, latest.state == "succeeded" else {
+        guard finished, latest.state == .succeeded else {
             throw ValidationError("deployment \(latest.id) ended \(latest.state): \(latest.reason ?? "")")
         }
     }

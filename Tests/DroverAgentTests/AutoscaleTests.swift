@@ -88,7 +88,7 @@ struct AutoscaleTests {
         })
         #expect(paused?.contains(deployment.id) == true, "\(paused ?? "not paused")")
         let done = try await agent.finished(deployment)
-        #expect(done.state == "succeeded", "\(done.reason ?? "")")
+        #expect(done.state == .succeeded, "\(done.reason ?? "")")
         // Resumed: decisions again, about v2's instance.
         #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) {
             let info = try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self)

@@ -36,7 +36,7 @@ struct DeploymentTests {
         let deployment = try started.decode(DeploymentInfo.self)
         #expect(deployment.fromVersion == nil, "nothing ran before")
         let done = try await agent.finished(deployment)
-        #expect(done.state == "failed")
+        #expect(done.state == .failed)
         #expect(done.reason?.contains("revert") == false, "no revert to the failing release itself: \(done.reason ?? "")")
         let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
         #expect(!events.contains { $0.kind == "deployment.reverting" })
@@ -52,7 +52,7 @@ struct DeploymentTests {
         let started = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#)
         #expect(started.status == .accepted, "\(started.text)")
         let deployment = try started.decode(DeploymentInfo.self)
-        #expect(deployment.state == "running")
+        #expect(deployment.state == .running)
         #expect(deployment.fromVersion?.rawValue == "1")
 
         // Follow it live, as an operator would; the stream ends when the deployment does.
@@ -78,8 +78,8 @@ struct DeploymentTests {
         #expect(streamed.filter { $0.kind == "deployment.step" }.count >= 4, "every step is in the stream")
         #expect(streamed.last?.kind == "deployment.succeeded", "the outcome's event is not lost: \(streamed.map(\.kind))")
         let final = try JSONDecoder.droverAPI.decode(DeploymentInfo.self, from: Data(try #require(lines.last).utf8))
-        #expect(final.state == "succeeded", "the stream ends with the finished deployment")
-        #expect(done.state == "succeeded", "\(done.reason ?? "")")
+        #expect(final.state == .succeeded, "the stream ends with the finished deployment")
+        #expect(done.state == .succeeded, "\(done.reason ?? "")")
         #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 serving")
         #expect(most.withLock { $0 } <= 5, "never more than count + maxSurge")
 
@@ -125,7 +125,7 @@ struct DeploymentTests {
 
         let deployment = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
         let done = try await agent.finished(deployment)
-        #expect(done.state == "failed")
+        #expect(done.state == .failed)
         let reason = done.reason ?? ""
         #expect(failure.expected.contains { reason.contains($0) }, "\(failure.name): \(reason)")
         #expect(reason.contains("reverted to 1"), "\(reason)")
@@ -147,16 +147,16 @@ struct DeploymentTests {
         for version in ["2", "3"] {
             #expect(try await agent.upload(service, version, artifact: Self.fixture, spec: Self.spec()).status == .created)
             let deployment = try await agent.deploy(service, #"{"version": "\#(version)", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
-            #expect(try await agent.finished(deployment).state == "succeeded")
+            #expect(try await agent.finished(deployment).state == .succeeded)
         }
         let back = try await agent.request(.POST, "/v1/services/\(service)/rollback")
         #expect(back.status == .accepted, "\(back.text)")
         let toTwo = try await agent.finished(try back.decode(DeploymentInfo.self))
-        #expect(toTwo.state == "succeeded" && toTwo.toVersion.rawValue == "2")
+        #expect(toTwo.state == .succeeded && toTwo.toVersion.rawValue == "2")
 
         let named = try await agent.request(.POST, "/v1/services/\(service)/rollback", body: Data(#"{"to": "1"}"#.utf8))
         let toOne = try await agent.finished(try named.decode(DeploymentInfo.self))
-        #expect(toOne.state == "succeeded" && toOne.toVersion.rawValue == "1")
+        #expect(toOne.state == .succeeded && toOne.toVersion.rawValue == "1")
         let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(instances.count == 4 && instances.allSatisfy { $0.version.rawValue == "1" })
 
@@ -179,7 +179,7 @@ struct DeploymentTests {
         #expect(second.text.contains(first.id))
         let scale = try await agent.scale(service, to: 2)
         #expect(scale.status == .conflict, "no scaling under a running deployment")
-        #expect(try await agent.finished(first).state == "succeeded")
+        #expect(try await agent.finished(first).state == .succeeded)
         await agent.stop()
     }
 
@@ -194,9 +194,9 @@ struct DeploymentTests {
         let replacing = try await agent.deploy(service, #"{"version": "3", "supersede": true, \#(Self.strategy)}"#)
         #expect(replacing.status == .accepted, "\(replacing.text)")
         let replaced = try await agent.finished(try replacing.decode(DeploymentInfo.self))
-        #expect(replaced.state == "succeeded", "\(replaced.reason ?? "")")
+        #expect(replaced.state == .succeeded, "\(replaced.reason ?? "")")
         let first = try await agent.request(.GET, "/v1/deployments/\(stuck.id)").decode(DeploymentInfo.self)
-        #expect(first.state == "superseded")
+        #expect(first.state == .superseded)
         let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(instances.count == 4 && instances.allSatisfy { $0.version.rawValue == "3" }, "\(instances.map(\.unit))")
         await agent.stop()
@@ -218,8 +218,8 @@ struct DeploymentTests {
         let replacing = try await agent.deploy(service, #"{"version": "3", "supersede": true, \#(Self.strategy)}"#)
         #expect(replacing.status == .accepted, "\(replacing.text)")
         let replaced = try await agent.finished(try replacing.decode(DeploymentInfo.self))
-        #expect(replaced.state == "succeeded", "\(replaced.reason ?? "")")
-        #expect(try await agent.request(.GET, "/v1/deployments/\(stuck.id)").decode(DeploymentInfo.self).state == "superseded")
+        #expect(replaced.state == .succeeded, "\(replaced.reason ?? "")")
+        #expect(try await agent.request(.GET, "/v1/deployments/\(stuck.id)").decode(DeploymentInfo.self).state == .superseded)
         let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(instances.count == 4 && instances.allSatisfy { $0.version.rawValue == "3" && $0.activeState == "active" }, "\(instances.map(\.unit))")
         await agent.stop()
@@ -241,7 +241,7 @@ struct DeploymentTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        for deployment in deployments { #expect(try await agent.finished(deployment).state == "succeeded") }
+        for deployment in deployments { #expect(try await agent.finished(deployment).state == .succeeded) }
         let after = try await agent.request(.GET, "/v1/services/\(bystander.name)/instances").decode([InstanceInfo].self)
         #expect(after.map(\.mainPID) == bystander.instances.map(\.mainPID), "the third service was not touched")
         await agent.stop()
@@ -255,7 +255,7 @@ struct DeploymentTests {
             #expect(try await agent.upload(service, version, artifact: Self.fixture, spec: Self.spec()).status == .created)
         }
         let deployment = try await agent.deploy(service, #"{"version": "4", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
-        #expect(try await agent.finished(deployment).state == "succeeded")
+        #expect(try await agent.finished(deployment).state == .succeeded)
         let releases = try await agent.request(.GET, "/v1/services/\(service)/releases").decode([ReleaseInfo].self)
         #expect(releases.map(\.version.rawValue) == ["3", "4"])
         let units = try FileManager.default.contentsOfDirectory(atPath: bed.manager.unitDirectory).filter { $0.hasPrefix("drover-\(service)_") }
@@ -297,7 +297,7 @@ struct DeploymentTests {
         let done = try await agent.finished(deployment)
         stop.withLock { $0 = true }
         await sampling
-        #expect(["succeeded", "failed"].contains(done.state), "it completes, or reverts: \(done.state) \(done.reason ?? "")")
+        #expect([DeploymentState.succeeded, .failed].contains(done.state), "it completes, or reverts: \(done.state) \(done.reason ?? "")")
         let after = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(after.count == 4 && Set(after.map(\.version)).count == 1, "\(after.map(\.unit))")
         #expect(samples.withLock { $0 } >= 10, "systemd was sampled throughout")

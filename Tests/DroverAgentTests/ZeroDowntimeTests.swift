@@ -72,7 +72,7 @@ struct ZeroDowntimeTests {
 
         let deployment = try await agent.deploy(service, #"{"version": "2", "strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.3}}"#)
             .decode(DeploymentInfo.self)
-        #expect(try await agent.finished(deployment).state == "succeeded")
+        #expect(try await agent.finished(deployment).state == .succeeded)
         #expect(await waitUntil { (progress()["2"] ?? 0) > 25 }, "the client reaches v2")
 
         #expect(FileManager.default.createFile(atPath: work + "/stop", contents: nil))

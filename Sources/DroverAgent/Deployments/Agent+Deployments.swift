@@ -30,7 +30,7 @@ extension Agent {
             if let running {
                 await self.activeDeployments.supersede(running, of: service)
                 if let superseded = try self.store.deployment(running) {
-                    try self.store.transition(superseded, to: "superseded", reason: "superseded by a deployment of \(request.version)",
+                    try self.store.transition(superseded, to: .superseded, reason: "superseded by a deployment of \(request.version)",
                                               event: "deployment.superseded", "superseded by a deployment of \(request.version)")
                 }
             }
@@ -41,10 +41,10 @@ extension Agent {
                 // failing release is never "reverted" to itself.
                 id: UUID().uuidString.lowercased(), service: service,
                 fromVersion: record.currentVersion == request.version ? nil : record.currentVersion, toVersion: request.version,
-                instances: count, strategy: strategy, state: "running", reason: nil, createdAt: now, updatedAt: now
+                instances: count, strategy: strategy, state: .running, reason: nil, createdAt: now, updatedAt: now
             )
             try self.store.addDeployment(deployment)
-            try self.store.record("deployment.started", service: service,
+            try self.store.record("deployment.started", service: service, deployment: deployment.id,
                                   "deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
             await self.activeDeployments.begin(deployment)
             self.deploymentQueue.continuation.yield(deployment)
@@ -106,7 +106,7 @@ extension Agent {
     /// on failure, revert to the previous release with the same machinery.
     private func roll(_ deployment: DeploymentInfo) async {
         let service = deployment.service
-        var reverting = deployment.state == "reverting"
+        var reverting = deployment.state == .reverting
         var failure = deployment.reason
         var target = Self.target(version: reverting ? (deployment.fromVersion ?? deployment.toVersion) : deployment.toVersion,
                                  count: deployment.instances, strategy: deployment.strategy)
@@ -126,7 +126,7 @@ extension Agent {
                 switch RolloutPlanner.next(instances: instances, target: target, now: observer.now) {
                 case .act(let actions):
                     // Recorded before it is taken: a restarted agent knows what was under way.
-                    try store.record("deployment.step", service: service, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
+                    try store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
                     let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
                     try files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
                     try await perform(actions, service: service, specs: specs, observer: observer, deadline: target.deadline)
@@ -141,11 +141,11 @@ extension Agent {
                         failure = reason
                         reverting = true
                         target.version = previous
-                        try store.transition(deployment, to: "reverting", reason: reason, event: "deployment.reverting", "\(reason); reverting to \(previous)")
+                        try store.transition(deployment, to: .reverting, reason: reason, event: "deployment.reverting", "\(reason); reverting to \(previous)")
                         logger.warning("deployment failed, reverting", metadata: ["deployment": "\(deployment.id)", "reason": "\(reason)"])
                     } else {
                         let text = reverting ? "\(failure ?? "failed"); reverting failed too: \(reason)" : reason
-                        try store.transition(deployment, to: "failed", reason: text, event: "deployment.failed", text)
+                        try store.transition(deployment, to: .failed, reason: text, event: "deployment.failed", text)
                         await activeDeployments.end(deployment)
                         return
                     }
@@ -155,7 +155,7 @@ extension Agent {
             // Shutdown: the deployment stays "running" in the store and resumes at the next start.
         } catch {
             logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
-            try? store.transition(deployment, to: "failed", reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
+            try? store.transition(deployment, to: .failed, reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
             await activeDeployments.end(deployment)
         }
     }
@@ -209,9 +209,9 @@ extension Agent {
         }
         if reverting {
             let text = "\(failure ?? "failed"); reverted to \(target.version)"
-            try store.transition(deployment, to: "failed", reason: text, event: "deployment.reverted", text)
+            try store.transition(deployment, to: .failed, reason: text, event: "deployment.reverted", text)
         } else {
-            try store.transition(deployment, to: "succeeded", reason: nil, event: "deployment.succeeded", "\(target.count) instances of \(target.version)")
+            try store.transition(deployment, to: .succeeded, reason: nil, event: "deployment.succeeded", "\(target.count) instances of \(target.version)")
         }
         logger.info("deployment finished", metadata: ["deployment": "\(deployment.id)", "version": "\(target.version)", "reverted": "\(reverting)"])
     }

@@ -85,6 +85,16 @@ public final class StateStore: Sendable {
         migrator.registerMigration("0004-instance-limits") { db in
             try db.execute(sql: "ALTER TABLE services ADD COLUMN instance_limits TEXT")
         }
+        migrator.registerMigration("0005-events-deployment-id") { db in
+            // A deployment's events were found by their message's prefix ("deployment <id>: …");
+            // they carry the id in a column of their own now, filled in for the old rows.
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN deployment_id TEXT;
+                UPDATE events SET deployment_id = substr(message, 12, 36)
+                    WHERE kind LIKE 'deployment.%' AND message LIKE 'deployment %: %';
+                CREATE INDEX events_by_deployment ON events(deployment_id, id);
+                """)
+        }
         return migrator
     }
 
@@ -305,10 +315,10 @@ public final class StateStore: Sendable {
     // MARK: Events
 
     /// Appends to the event log: what happened, to which service, and why.
-    public func record(_ kind: String, service: ServiceName?, _ message: String) throws {
+    public func record(_ kind: String, service: ServiceName?, deployment: String? = nil, _ message: String) throws {
         try database.write { db in
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), service?.rawValue, kind, message])
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Date(), service?.rawValue, kind, message, deployment])
         }
     }
 
@@ -337,29 +347,26 @@ public final class StateStore: Sendable {
                 INSERT INTO deployments (id, service, from_version, to_version, instances, strategy, state, reason, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [deployment.id, deployment.service.rawValue, deployment.fromVersion?.rawValue, deployment.toVersion.rawValue,
-                                 deployment.instances, strategy, deployment.state, deployment.reason, deployment.createdAt, deployment.updatedAt])
+                                 deployment.instances, strategy, deployment.state.rawValue, deployment.reason, deployment.createdAt, deployment.updatedAt])
         }
     }
 
 
     /// Moves a deployment to `state` and logs why, in one transaction: whoever sees the new
     /// state also finds its event.
-    public func transition(_ deployment: DeploymentInfo, to state: String, reason: String?, event kind: String, _ message: String) throws {
+    public func transition(_ deployment: DeploymentInfo, to state: DeploymentState, reason: String?, event kind: String, _ message: String) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                           arguments: [state, reason, Date(), deployment.id])
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)"])
+                           arguments: [state.rawValue, reason, Date(), deployment.id])
+            try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Date(), deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)", deployment.id])
         }
     }
 
-    /// Events of one deployment newer than `after` (its messages start with "deployment <id>").
+    /// Events of one deployment newer than `after`.
     public func events(ofDeployment id: String, service: ServiceName, after: Int64) throws -> [EventInfo] {
-        let prefix = "deployment \(id)"
-        return try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM events WHERE service = ? AND id > ? AND substr(message, 1, ?) = ? ORDER BY id
-                """, arguments: [service.rawValue, after, prefix.utf8.count, prefix])
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE deployment_id = ? AND id > ? ORDER BY id", arguments: [id, after])
                 .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
@@ -376,7 +383,8 @@ public final class StateStore: Sendable {
     public func unfinishedDeployments() throws -> (resumable: [DeploymentInfo], unreadable: [(id: String, error: any Error)]) {
         try database.write { db in
             var resumable: [DeploymentInfo] = [], unreadable: [(id: String, error: any Error)] = []
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN ('running', 'reverting') ORDER BY created_at") {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN (?, ?) ORDER BY created_at",
+                                             arguments: [DeploymentState.running.rawValue, DeploymentState.reverting.rawValue]) {
                 do {
                     resumable.append(try Self.deployment(row))
                 } catch {
@@ -384,8 +392,8 @@ public final class StateStore: Sendable {
                     let reason = "the agent restarted and could not read this deployment's stored record to resume it: \(error)"
                     try db.execute(sql: "UPDATE deployments SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?",
                                    arguments: [reason, Date(), id])
-                    try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                                   arguments: [Date(), row["service"] as String, "deployment.failed", "deployment \(id): \(reason)"])
+                    try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [Date(), row["service"] as String, "deployment.failed", "deployment \(id): \(reason)", id])
                     unreadable.append((id, error))
                 }
             }
@@ -395,12 +403,16 @@ public final class StateStore: Sendable {
 
     private static func deployment(_ row: Row) throws -> DeploymentInfo {
         let strategy: String = row["strategy"]
+        let stateName: String = row["state"]
+        guard let state = DeploymentState(rawValue: stateName) else {
+            throw SpecError(field: "deployments.state", problem: "is \"\(stateName)\", not a deployment state")
+        }
         return DeploymentInfo(
             id: row["id"], service: try ServiceName(row["service"]),
             fromVersion: try (row["from_version"] as String?).map { try ReleaseVersion($0) },
             toVersion: try ReleaseVersion(row["to_version"]), instances: row["instances"],
             strategy: try JSONDecoder.droverAPI.decode(DeploymentStrategy.self, from: Data(strategy.utf8)),
-            state: row["state"], reason: row["reason"], createdAt: row["created_at"], updatedAt: row["updated_at"]
+            state: state, reason: row["reason"], createdAt: row["created_at"], updatedAt: row["updated_at"]
         )
     }
 

@@ -141,9 +141,9 @@ struct FleetRollout: Sendable {
             return deployment
         }
         let elapsed = Figures.seconds(clock.now - started)
-        let succeeded = final.state == "succeeded"
-        board.update(host.name, (succeeded ? terminal.styled(final.state, .green) : terminal.styled(final.state, .red)) + " in \(elapsed)")
-        board.log("\(host.name): " + (succeeded ? terminal.styled("\(final.state)", .green) : terminal.styled(final.state, .red)) + " in \(elapsed)")
+        let succeeded = final.state == .succeeded
+        board.update(host.name, (succeeded ? terminal.styled(final.state.rawValue, .green) : terminal.styled(final.state.rawValue, .red)) + " in \(elapsed)")
+        board.log("\(host.name): " + (succeeded ? terminal.styled(final.state.rawValue, .green) : terminal.styled(final.state.rawValue, .red)) + " in \(elapsed)")
         return Outcome(host: host.name, result: succeeded ? .deployed : .failed, fromVersion: final.fromVersion?.rawValue,
                        toVersion: final.toVersion.rawValue, deployment: final.id, reason: final.reason)
     }
