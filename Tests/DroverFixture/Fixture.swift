@@ -15,6 +15,7 @@ import ServiceLifecycle
 ///     --exit-after S            exit with status 1 after S seconds of running
 ///     --unhealthy-after S       answer /healthz with 503 after S seconds
 ///     --no-watchdog             never send WATCHDOG=1 (to be killed by WatchdogSec=)
+///     --watchdog-check-fails    feed the watchdog only after a health check, which always fails
 ///
 /// HTTP: `/healthz` (200 "ok", or 503), `/burn?ms=N` (N ms of CPU), `/hold?mb=N` (keep N MB
 /// allocated), anything else: one line naming the instance
@@ -51,7 +52,13 @@ struct Fixture {
 
         let logger = Logger(label: "drover-fixture")
         var services: [any Service] = server.map { [$0] } ?? []
-        services.append(options.feedWatchdog ? WatchdogService(logger: logger) : UntilShutdown())
+        if !options.feedWatchdog {
+            services.append(UntilShutdown())
+        } else if options.watchdogCheckFails {
+            services.append(WatchdogService(logger: logger, check: { throw FixtureError("the health check fails, as asked") }))
+        } else {
+            services.append(WatchdogService(logger: logger))
+        }
         if let seconds = options.exitAfter { services.append(ExitAfter(seconds: seconds)) }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm], logger: logger)
         try await group.run()
@@ -83,6 +90,7 @@ struct Options {
     var exitAfter: Double?
     var unhealthyAfter: Double?
     var feedWatchdog = true
+    var watchdogCheckFails = false
 
     init<Arguments: Collection<String>>(_ arguments: Arguments) throws {
         var iterator = arguments.makeIterator()
@@ -108,6 +116,7 @@ struct Options {
             case "--exit-after": exitAfter = try seconds(for: argument)
             case "--unhealthy-after": unhealthyAfter = try seconds(for: argument)
             case "--no-watchdog": feedWatchdog = false
+            case "--watchdog-check-fails": watchdogCheckFails = true
             default: throw FixtureError("unknown option \(argument)")
             }
         }

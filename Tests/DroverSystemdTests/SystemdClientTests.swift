@@ -172,18 +172,25 @@ struct SystemdClientTests {
 
     @Test func watchdogKeepsAFedUnitAliveAndKillsAStarvedOne() async throws {
         let bed = try Testbed.require()
-        let fed = uniqueUnitName("fed"), starved = uniqueUnitName("starved")
+        let fed = uniqueUnitName("fed"), starved = uniqueUnitName("starved"), wedged = uniqueUnitName("wedged")
         try await bed.install(fed, fixtureUnit(extra: "WatchdogSec=1"))
         try await bed.install(starved, fixtureUnit(arguments: "--no-watchdog", extra: "WatchdogSec=1"))
+        try await bed.install(wedged, fixtureUnit(arguments: "--watchdog-check-fails", extra: "WatchdogSec=1"))
         try await bed.systemd.startUnit(fed)
         let fedPID = try await bed.systemd.status(of: fed).mainPID
         try await bed.systemd.startUnit(starved)
+        try await bed.systemd.startUnit(wedged)
+        try await bed.systemd.ping()
 
         // Once the starved one is killed, more than WatchdogSec has passed for the fed one too.
         let killed = await waitUntil(timeout: .seconds(10)) {
             (try? await bed.systemd.status(of: starved))?.result == "watchdog"
         }
         #expect(killed, "systemd should kill a unit that never sends WATCHDOG=1")
+        let wedgedKilled = await waitUntil(timeout: .seconds(10)) {
+            (try? await bed.systemd.status(of: wedged))?.result == "watchdog"
+        }
+        #expect(wedgedKilled, "a unit whose health check fails stops feeding the watchdog")
         let status = try await bed.systemd.status(of: fed)
         #expect(status.isActive)
         #expect(status.mainPID == fedPID)

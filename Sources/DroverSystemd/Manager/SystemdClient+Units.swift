@@ -107,6 +107,12 @@ extension SystemdClient {
         _ = try await call(try methodCall(member: "Reload"))
     }
 
+    /// A round trip to systemd and back (`org.freedesktop.DBus.Peer.Ping`): the connection
+    /// and the bus loop work.
+    public func ping() async throws {
+        _ = try await call(try methodCall(interface: "org.freedesktop.DBus.Peer", member: "Ping"))
+    }
+
     // MARK: Helpers
 
     /// The D-Bus object of a unit, derived from its name (systemd loads it on first access).
