@@ -363,6 +363,17 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// The newest event id of a deployment: now, then every time it changes. A deployment's
+    /// state changes with an event in the same transaction, so followers wake on this
+    /// instead of polling.
+    public func newestEvent(ofDeployment id: String) -> AsyncValueObservation<Int64?> {
+        ValueObservation.tracking { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM events WHERE deployment_id = ?", arguments: [id])
+        }
+        .removeDuplicates()
+        .values(in: database, bufferingPolicy: .bufferingNewest(1))
+    }
+
     /// Events of one deployment newer than `after`.
     public func events(ofDeployment id: String, service: ServiceName, after: Int64) throws -> [EventInfo] {
         try database.read { db in
