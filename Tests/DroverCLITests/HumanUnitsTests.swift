@@ -28,6 +28,13 @@ import Testing
         #expect(throws: UnitProblem.self) { try HumanUnits.percent("0%").get() }
     }
 
+    @Test func cpuAmountsAreCheckedBeforeTheyBecomeWholeNumbers() {
+        #expect(HumanUnits.cores("50%") == 0.5 && HumanUnits.cores("2") == 2)
+        #expect(HumanUnits.cores("1e300%") == nil && HumanUnits.cores("0") == nil && HumanUnits.cores("lots") == nil)
+        #expect(HumanUnits.cpuPercent("250%") == 250)
+        #expect(HumanUnits.cpuPercent("1e300%") == nil && HumanUnits.cpuPercent("0.1%") == nil && HumanUnits.cpuPercent("50") == nil)
+    }
+
     @Test func tablesAlignTheirColumns() {
         let table = Table(columns: ["HOST", "VERSION"], rows: [["web-1", "1.0"], ["a", "2.0.0"]])
         #expect(table.render() == "HOST   VERSION\nweb-1  1.0\na      2.0.0")

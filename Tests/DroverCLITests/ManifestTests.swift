@@ -100,6 +100,8 @@ import Testing
         ("bad size", "artifact = \"web\"\n[resources]\nmemory = \"lots\"\n", 3, "resources.memory", "not a size"),
         ("size too small", "artifact = \"web\"\n[resources]\nmemory = \"1K\"\n", 3, "resources.memory", "between"),
         ("bad percent", "artifact = \"web\"\n[resources]\ncpu = \"half\"\n", 3, "resources.cpu", "share of one CPU"),
+        ("percent beyond any Int", "artifact = \"web\"\n[resources]\ncpu = \"1e300%\"\n", 3, "resources.cpu", "share of one CPU"),
+        ("autoscale share beyond range", "artifact = \"web\"\n[autoscale]\nmin = 1\nmax = 2\ncpu = \"1e300%\"\n", 5, "autoscale.cpu", "cores"),
         ("no artifact", "instances = 2\n", nil, nil, "missing 'artifact'"),
         ("tarball without binary", "artifact = \"web.tar.gz\"\n", nil, nil, "missing 'binary'"),
         ("bad type", "artifact = \"web\"\n\ntype = \"forking\"\n", 3, "type", "\"simple\" or \"notify\""),

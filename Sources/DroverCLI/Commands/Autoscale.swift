@@ -38,8 +38,8 @@ extension Drover {
         func policy() throws -> AutoscalePolicy {
             var cores: Double?
             if let cpu {
-                if case .success(let percent) = HumanUnits.percent(cpu) { cores = percent / 100 } else { cores = Double(cpu) }
-                guard let value = cores, Bounds.cpuCores.contains(value) else { throw ValidationError("--cpu must be cores (0.5) or a share (50%), not \(cpu)") }
+                guard let value = HumanUnits.cores(cpu) else { throw ValidationError("--cpu must be cores from 0.001 to 1000 (0.5) or a share of one CPU (50%), not \(cpu)") }
+                cores = value
             }
             var bytes: UInt64?
             if let memory {

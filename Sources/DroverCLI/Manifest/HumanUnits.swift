@@ -1,3 +1,5 @@
+import DroverCore
+
 /// The human units manifests are written in: durations (`"30s"`, `"500ms"`, `"5m"`, `"1h"`,
 /// or a bare number of seconds), byte sizes (`"512M"`, `"1G"`, `"64Ki"`, powers of 1024 as in
 /// systemd, or a bare number of bytes) and percentages (`"50%"`). Pure; every result is
@@ -41,6 +43,25 @@ public enum HumanUnits {
             return .failure(UnitProblem("\"\(text)\" is not a percentage: write it like \"50%\""))
         }
         return .success(value)
+    }
+}
+
+extension HumanUnits {
+    /// A CPU amount in cores: a bare number (`0.5`) or a share of one CPU (`"50%"`), within
+    /// `Bounds.cpuCores`; nil otherwise. Shared by manifests and `drover autoscale --cpu`.
+    public static func cores(_ text: String) -> Double? {
+        let cores: Double
+        if case .success(let percent) = percent(text) { cores = percent / 100 } else if let number = Double(text.trimmingSpaces) { cores = number } else { return nil }
+        return Bounds.cpuCores.contains(cores) ? cores : nil
+    }
+
+    /// A `CPUQuota=` share (`"50%"`, `"200%"`) as whole percent within `Bounds.cpuPercent`;
+    /// nil otherwise. The range is checked on the number read, before it becomes an `Int`.
+    public static func cpuPercent(_ text: String) -> Int? {
+        guard case .success(let percent) = percent(text) else { return nil }
+        let rounded = percent.rounded()
+        guard rounded >= Double(Bounds.cpuPercent.lowerBound), rounded <= Double(Bounds.cpuPercent.upperBound) else { return nil }
+        return Int(rounded)
     }
 }
 

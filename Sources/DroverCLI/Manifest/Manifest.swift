@@ -139,10 +139,10 @@ public struct Manifest: Sendable, Equatable {
     private static func cpuPercent(_ table: inout TOMLReader, _ key: String) throws(InputError) -> Int? {
         guard let value = table.value(key) else { return nil }
         if let text = value.string {
-            guard case .success(let percent) = HumanUnits.percent(text), Bounds.cpuPercent.contains(Int(percent.rounded())) else {
+            guard let percent = HumanUnits.cpuPercent(text) else {
                 throw table.error(key, "'\(table.dotted(key))' must be a share of one CPU from \"1%\" to \"100000%\", like \"50%\" or \"200%\", not \"\(text)\"")
             }
-            return Int(percent.rounded())
+            return percent
         }
         return try table.integer(key, in: Bounds.cpuPercent)
     }
@@ -154,12 +154,8 @@ public struct Manifest: Sendable, Equatable {
         }
         var cpu: Double?
         if let value = table.value("cpu") {
-            if let text = value.string, case .success(let percent) = HumanUnits.percent(text) {
-                cpu = percent / 100
-            } else {
-                cpu = value.double ?? value.int.map(Double.init)
-            }
-            guard let target = cpu, Bounds.cpuCores.contains(target) else {
+            cpu = value.string.flatMap(HumanUnits.cores) ?? (value.double ?? value.int.map(Double.init)).flatMap { Bounds.cpuCores.contains($0) ? $0 : nil }
+            guard cpu != nil else {
                 throw table.error("cpu", "'autoscale.cpu' must be cores from 0.001 to 1000 (0.5) or a share of one CPU (\"50%\"), not \(TOMLReader.describe(value))")
             }
         }

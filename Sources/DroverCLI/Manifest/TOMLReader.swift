@@ -86,42 +86,37 @@ struct TOMLReader {
 
     /// A duration in human units (`"30s"`), or a bare number of seconds, within `range`.
     mutating func seconds(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
-        guard let value = value(key) else { return nil }
-        let seconds: Double
-        if let number = value.double ?? value.int.map(Double.init) {
-            seconds = number
-        } else if let text = value.string {
-            switch HumanUnits.seconds(text) {
-            case .success(let parsed): seconds = parsed
-            case .failure(let problem): throw error(key, "'\(dotted(key))': \(problem.message)")
-            }
-        } else {
-            throw error(key, "'\(dotted(key))' must be a duration like \"30s\", not \(Self.describe(value))")
-        }
-        guard range.contains(seconds) else {
-            throw error(key, "'\(dotted(key))' must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), not \(Self.format(seconds))")
-        }
-        return seconds
+        try measure(key, in: range, kind: "a duration like \"30s\"", number: { $0.double ?? $0.int.map(Double.init) },
+                    parse: HumanUnits.seconds, show: Self.format)
     }
 
     /// A size in human units (`"512M"`) or a number of bytes, within `range`.
     mutating func bytes(_ key: String, in range: ClosedRange<UInt64>) throws(InputError) -> UInt64? {
+        try measure(key, in: range, kind: "a size like \"512M\"", number: { $0.int.flatMap { $0 >= 0 ? UInt64($0) : nil } },
+                    parse: HumanUnits.bytes, show: { Figures.bytes($0) })
+    }
+
+    /// A value written in human units or as a bare number, read and range-checked.
+    private mutating func measure<T: Comparable>(
+        _ key: String, in range: ClosedRange<T>, kind: String, number: (TOMLValueConvertible) -> T?,
+        parse: (String) -> Result<T, UnitProblem>, show: (T) -> String
+    ) throws(InputError) -> T? {
         guard let value = value(key) else { return nil }
-        let bytes: UInt64
-        if let number = value.int, number >= 0 {
-            bytes = UInt64(number)
+        let measured: T
+        if let bare = number(value) {
+            measured = bare
         } else if let text = value.string {
-            switch HumanUnits.bytes(text) {
-            case .success(let parsed): bytes = parsed
+            switch parse(text) {
+            case .success(let parsed): measured = parsed
             case .failure(let problem): throw error(key, "'\(dotted(key))': \(problem.message)")
             }
         } else {
-            throw error(key, "'\(dotted(key))' must be a size like \"512M\", not \(Self.describe(value))")
+            throw error(key, "'\(dotted(key))' must be \(kind), not \(Self.describe(value))")
         }
-        guard range.contains(bytes) else {
-            throw error(key, "'\(dotted(key))' must be between 1M and 1P (\(range.lowerBound)…\(range.upperBound) bytes), not \(bytes)")
+        guard range.contains(measured) else {
+            throw error(key, "'\(dotted(key))' must be between \(show(range.lowerBound)) and \(show(range.upperBound)), not \(show(measured))")
         }
-        return bytes
+        return measured
     }
 
     /// A sub-table, read with its own reader (its unknown keys are checked by its `finish`).
