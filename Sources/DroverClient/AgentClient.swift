@@ -37,11 +37,13 @@ public struct AgentClient: Sendable {
     public func releases(of name: ServiceName) async throws -> [ReleaseInfo] { try await get("/v1/services/\(name)/releases") }
     public func instances(of name: ServiceName) async throws -> [InstanceInfo] { try await get("/v1/services/\(name)/instances") }
 
-    /// Uploads the file at `path` as a release, streamed from disk with its `Content-Digest`.
-    /// Returns the release and whether it was new (an identical upload is a no-op).
+    /// Uploads the file at `path` as a release, streamed from disk with its `Content-Digest`
+    /// (`digest`, when the caller has it already, else read here). Returns the release and
+    /// whether it was new (an identical upload is a no-op).
     public func upload(_ service: ServiceName, _ version: ReleaseVersion, file path: String, spec: ServiceSpec,
-                       timeout: Duration? = nil) async throws -> (release: ReleaseInfo, created: Bool) {
-        let (digest, size) = try sha256(ofFile: path)
+                       digest known: ArtifactDigest? = nil, timeout: Duration? = nil) async throws -> (release: ReleaseInfo, created: Bool) {
+        let artifact = try known ?? ArtifactDigest(ofFile: path)
+        let (digest, size) = (artifact.sha256, artifact.size)
         var request = request(.PUT, "/v1/services/\(service)/releases/\(version)")
         request.headers.add(name: APIHeaders.contentDigest, value: "sha-256=:" + Data(digest).base64EncodedString() + ":")
         request.headers.add(name: APIHeaders.spec, value: try JSONEncoder.droverAPI.encode(spec).base64EncodedString())

@@ -28,9 +28,18 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 }
 
-/// The SHA-256 of a file in hex, as the agent reports a release's (`ReleaseInfo.sha256`).
-public func sha256Hex(ofFile path: String) throws -> String {
-    try sha256(ofFile: path).digest.map { String(format: "%02x", $0) }.joined()
+/// An artifact's SHA-256 and size: read once, then used for its version, to see whether a
+/// host holds it, and for every host's upload.
+public struct ArtifactDigest: Sendable, Equatable {
+    public let sha256: [UInt8]
+    public let size: Int64
+    /// Hex, as the agent reports a release's (`ReleaseInfo.sha256`).
+    public var hex: String { sha256.map { String(format: "%02x", $0) }.joined() }
+
+    /// Reads the file in chunks.
+    public init(ofFile path: String) throws {
+        (sha256, size) = try DroverClient.sha256(ofFile: path)
+    }
 }
 
 /// The SHA-256 and size of a file, read in chunks.

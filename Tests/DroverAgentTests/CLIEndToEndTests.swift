@@ -165,6 +165,21 @@ struct CLIEndToEndTests {
         }
     }
 
+    /// `build` runs in the repository before anything is uploaded, and `artifact` is relative to it.
+    @Test func theManifestsBuildRunsFirstAndItsFailureStopsTheDeploy() async throws {
+        try await Fleet.run(hosts: 1) { fleet in
+            let built = "artifact = \"out/web\"\nbuild = \"mkdir -p out && cp '\(fixturePath)' out/web\"\nbinary = \"web\"\ntype = \"notify\"\n"
+            try fleet.writeManifest("web", "artifact = \"out/web\"\nbuild = \"echo compiling; exit 3\"\n")
+            let broken = try await fleet.drover("deploy", "web")
+            #expect(broken.status == 1 && broken.stderr.contains("the build failed (exit 3)") && broken.stderr.contains("compiling"), "\(broken)")
+            #expect(try await fleet.agents[0].request(.GET, "/v1/services/web").status == .notFound, "nothing was uploaded")
+            try fleet.writeManifest("web", built)
+            let deployed = try await fleet.drover("deploy", "web")
+            #expect(deployed.status == 0, "\(deployed)")
+            #expect(try await status(fleet)["host-1"]?.1 == 1)
+        }
+    }
+
     @Test func inputMistakesExitTwoAndNameTheFile() async throws {
         try await Fleet.run(hosts: 1) { fleet in
             try fleet.writeManifest("web", "artifact = \"x\"\n\ninstnaces = 2\n")

@@ -35,25 +35,26 @@ extension Drover {
             let name = try context.service(service)
             guard let manifest = try context.manifest(name, required: true) else { return }
             let hosts = try context.hosts(for: manifest)
-            try build(manifest, context: context)
+            try await build(manifest, context: context)
             let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
             guard FileManager.default.isReadableFile(atPath: artifact) else {
                 throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
             }
-            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(artifact: artifact, spec: manifest.spec)
+            // Read once: the version, the hosts' holdings and every upload use it.
+            let digest = try ArtifactDigest(ofFile: artifact)
+            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: manifest.spec)
 
             // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
             terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")
             let spec = manifest.spec
-            let digest = try sha256Hex(ofFile: artifact)
             let uploads = try await context.eachHost(hosts) { host, client -> String in
                 // Skipped only if the host holds this very content; the same version with other
                 // content is uploaded, and the agent refuses it (409) with its reason.
                 if let held = try? await client.releases(of: name),
-                   held.contains(where: { $0.version == release && $0.sha256 == digest && $0.spec == spec }) {
+                   held.contains(where: { $0.version == release && $0.sha256 == digest.hex && $0.spec == spec }) {
                     return "already holds \(release)"
                 }
-                let (info, created) = try await client.upload(name, release, file: artifact, spec: spec)
+                let (info, created) = try await client.upload(name, release, file: artifact, spec: spec, digest: digest)
                 return created ? "uploaded \(Figures.bytes(UInt64(max(0, info.size))))" : "already holds \(release)"
             }
             for (host, result) in uploads { if case .success(let what) = result { terminal.note("\(host.name): \(what)") } }
@@ -91,7 +92,7 @@ extension Drover {
         }
 
         /// Runs the manifest's `build` from the repository, its output on stderr.
-        func build(_ manifest: Manifest, context: CommandContext) throws {
+        func build(_ manifest: Manifest, context: CommandContext) async throws {
             guard let command = manifest.build else { return }
             context.terminal.note(context.terminal.styled("⚙ ", .bold) + command)
             let process = Process()
@@ -99,20 +100,22 @@ extension Drover {
             process.arguments = ["-c", command]
             process.currentDirectoryURL = URL(fileURLWithPath: context.repository)
             process.standardOutput = FileHandle.standardError
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw CommandFailure(code: ExitCodes.failed, message: "the build failed (exit \(process.terminationStatus)): \(command)")
+            // Awaited, not waited for: no thread of the cooperative pool blocks on the build.
+            let status: Int32 = try await withCheckedThrowingContinuation { finished in
+                process.terminationHandler = { finished.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch { finished.resume(throwing: error) }
+            }
+            guard status == 0 else {
+                throw CommandFailure(code: ExitCodes.failed, message: "the build failed (exit \(status)): \(command)")
             }
         }
 
-        /// A version that names the content: the artifact's SHA-256 and the spec's, together, so
-        /// the same content is the same version on every host and a changed spec is a new one.
-        static func contentVersion(artifact: String, spec: ServiceSpec) throws -> ReleaseVersion {
-            guard let handle = FileHandle(forReadingAtPath: artifact) else { throw CommandFailure(code: ExitCodes.input, message: "cannot read \(artifact)") }
-            defer { try? handle.close() }
+        /// A version that names the content: the artifact's SHA-256 and the spec, hashed
+        /// together, so the same content is the same version on every host and a changed spec
+        /// is a new one.
+        static func contentVersion(_ artifact: ArtifactDigest, spec: ServiceSpec) throws -> ReleaseVersion {
             var hasher = SHA256()
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            hasher.update(data: Data(artifact.sha256))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             hasher.update(data: try encoder.encode(spec))
