@@ -60,7 +60,9 @@ extension Drover {
             return [host, service.name.rawValue, service.currentVersion?.rawValue ?? "-",
                     "\(ready)/\(service.desiredInstances)" + (failed > 0 ? " (\(failed) failed)" : ""),
                     cpu.isEmpty ? "-" : Figures.cores(cpu.reduce(0, +)),
-                    memory.isEmpty ? "-" : Figures.bytes(memory.reduce(0, +)), autoscale]
+                    // An agent's figures are outside input too: a sum that would overflow stops at the top.
+                    memory.isEmpty ? "-" : Figures.bytes(memory.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }),
+                    autoscale]
         }
     }
 }
