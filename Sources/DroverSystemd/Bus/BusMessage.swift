@@ -21,6 +21,11 @@ final class BusMessage: @unchecked Sendable {
         sd_bus_message_unref(pointer)
     }
 
+    /// The object path a signal was emitted on (or a call is addressed to).
+    var path: String? {
+        sd_bus_message_get_path(pointer).map { String(cString: $0) }
+    }
+
     // MARK: Writing
 
     func append(_ value: String) throws(SystemdError) {

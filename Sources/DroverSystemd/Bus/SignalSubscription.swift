@@ -18,21 +18,21 @@ final class SignalSubscription: @unchecked Sendable {
         bus: OpaquePointer, sender: String?, path: String, interface: String, member: String,
         handler: @escaping (BusMessage) -> Void
     ) throws(SystemdError) -> SignalSubscription {
+        var rule = "type='signal',path='\(path)',interface='\(interface)',member='\(member)'"
+        if let sender { rule += ",sender='\(sender)'" }
+        return try subscribe(bus: bus, rule: rule, handler: handler)
+    }
+
+    /// Calls `handler` for each message matching the D-Bus match `rule` (for matches the
+    /// other form cannot say, such as `path_namespace`).
+    static func subscribe(bus: OpaquePointer, rule: String, handler: @escaping (BusMessage) -> Void) throws(SystemdError) -> SignalSubscription {
         let subscription = SignalSubscription(handler: handler)
         let userdata = Unmanaged.passRetained(subscription).toOpaque()
         var slot: OpaquePointer? = nil
-        let result = withOptionalCString(sender) { sender in
-            path.withCString { path in
-                interface.withCString { interface in
-                    member.withCString { member in
-                        sd_bus_match_signal(bus, &slot, sender, path, interface, member, signalCallback, userdata)
-                    }
-                }
-            }
-        }
+        let result = rule.withCString { sd_bus_add_match(bus, &slot, $0, signalCallback, userdata) }
         guard result >= 0, let slot else {
             Unmanaged<SignalSubscription>.fromOpaque(userdata).release()
-            throw SystemdError(.busFailure, message: "subscribing to \(member) failed: \(errnoDescription(-result))")
+            throw SystemdError(.busFailure, message: "subscribing to \(rule) failed: \(errnoDescription(-result))")
         }
         // The bus keeps the slot; when it goes, the destroy callback releases the subscription.
         sd_bus_slot_set_destroy_callback(slot, releaseSubscription)

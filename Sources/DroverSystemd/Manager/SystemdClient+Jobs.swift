@@ -34,8 +34,9 @@ extension SystemdClient {
         ) { [weak self] message in
             self?.assumeIsolated { client in client.jobRemoved(message) }
         }
-        loop.onDisconnect = { [weak self] in
+        loop.onDisconnect = { [weak self, listeners = unitChangeListeners] in
             self?.assumeIsolated { client in client.failAllJobWaiters() }
+            listeners.finishAll()
         }
     }
 
@@ -75,6 +76,7 @@ extension SystemdClient {
         guard let fields = try? message.readAll(), fields.count == 4,
               let job = fields[1].string, let result = fields[3].string
         else { return }
+        if let unit = fields[2].string { unitChangeListeners.yield(UnitChange(unit: unit, removed: false)) }
         if let waiter = jobWaiters.removeValue(forKey: job) {
             waiter.finish(result)
         } else if jobCallsInFlight > 0 {

@@ -21,6 +21,9 @@ public actor SystemdClient {
     var unclaimedJobResults: [String: String] = [:]
     var jobCallsInFlight = 0
     var jobRemovedSubscription: SignalSubscription?
+    // Unit change streams (see SystemdClient+UnitChanges.swift).
+    nonisolated let unitChangeListeners = UnitChangeListeners()
+    var unitChangeSubscriptions: [SignalSubscription] = []
     var isClosed = false
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
@@ -42,6 +45,7 @@ public actor SystemdClient {
         }
         let client = SystemdClient(loop: loop, address: address, logger: logger)
         try await client.subscribeToJobRemoved()
+        try await client.subscribeToUnitChanges()
         return client
     }
 

@@ -32,6 +32,9 @@ public struct UnitStatus: Sendable, Equatable {
     public var invocationID: String?
     /// What a `Type=notify` service said with `STATUS=`.
     public var statusText: String?
+    /// The id of a job queued or running for the unit (0: none). An inactive unit with a
+    /// start job is about to run: its slot is taken.
+    public var jobID: UInt32 = 0
 
     /// How the last main process ended (`CLD_*` codes).
     public enum ExitCode: Sendable, Equatable {
@@ -75,5 +78,6 @@ public struct UnitStatus: Sendable, Equatable {
             bytes.isEmpty ? nil : bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         }
         statusText = typeSpecific["StatusText"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        if case .structure(let job)? = unit["Job"], let id = job.first?.uint64 { jobID = UInt32(truncatingIfNeeded: id) }
     }
 }
