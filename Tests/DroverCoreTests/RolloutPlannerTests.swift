@@ -161,3 +161,19 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct RolloutNextDueTests {
+    let v1 = try! ReleaseVersion("1"), v2 = try! ReleaseVersion("2")
+
+    @Test func theRolloutSleepsUntilMinHealthyOrTheDeadline() {
+        let target = RolloutTarget(version: v2, count: 2, maxSurge: 1, maxUnavailable: 0, minHealthy: .seconds(2), deadline: .seconds(30))
+        let instances = [
+            RolloutInstance(slot: 1, version: v1, startedAt: .zero, condition: .healthy(since: .zero)),
+            RolloutInstance(slot: 2, version: v2, startedAt: .seconds(10), condition: .healthy(since: .seconds(11))),
+            RolloutInstance(slot: 3, version: v2, startedAt: .seconds(10), condition: .starting),
+        ]
+        #expect(RolloutPlanner.nextDue(instances: instances, target: target, now: .seconds(12)) == .seconds(13))
+        #expect(RolloutPlanner.nextDue(instances: instances, target: target, now: .seconds(14)) == .seconds(40) + .milliseconds(1))
+        #expect(RolloutPlanner.nextDue(instances: Array(instances.prefix(1)), target: target, now: .seconds(14)) == nil)
+    }
+}

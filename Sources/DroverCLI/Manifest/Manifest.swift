@@ -72,7 +72,8 @@ public struct Manifest: Sendable, Equatable {
         }
         if var health = try top.table("health") {
             guard let path = try health.string("path") else { throw health.error(nil, "[health] needs 'path', like \"/healthz\"") }
-            spec.health = ServiceSpec.HealthCheck(path: path, timeoutSeconds: try health.seconds("timeout", in: 0.001...60) ?? 1)
+            spec.health = ServiceSpec.HealthCheck(path: path, timeoutSeconds: try health.seconds("timeout", in: 0.001...60) ?? 1,
+                                                  intervalSeconds: try health.seconds("interval", in: ServiceSpec.HealthCheck.intervalRange) ?? 1)
             try health.finish()
         }
         if var restart = try top.table("restart") {

@@ -69,4 +69,20 @@ public enum RolloutPlanner {
         let pending = new.count - servingNew.count
         return .wait("\(servingNew.count) of \(target.count) instances of \(target.version) serving; waiting for \(pending) to become healthy")
     }
+
+    /// When time alone may change the decision (a new instance's `minHealthy` completing, or
+    /// its deadline passing), so the rollout can sleep until then instead of polling.
+    public static func nextDue(instances: [RolloutInstance], target: RolloutTarget, now: Duration) -> Duration? {
+        var due: Duration?
+        for instance in instances where instance.version == target.version {
+            let time: Duration
+            switch instance.condition {
+            case .healthy(let since): time = since + target.minHealthy
+            case .starting: time = instance.startedAt + target.deadline + .milliseconds(1)
+            case .failed: continue
+            }
+            if time > now { due = min(due ?? time, time) }
+        }
+        return due
+    }
 }

@@ -53,6 +53,9 @@ extension ServiceSpec {
             guard health.timeoutSeconds > 0, health.timeoutSeconds <= 60 else {
                 throw SpecError(field: "health.timeoutSeconds", problem: "must be more than 0 and at most 60")
             }
+            guard HealthCheck.intervalRange.contains(health.intervalSeconds) else {
+                throw SpecError(field: "health.intervalSeconds", problem: "must be between \(HealthCheck.intervalRange.lowerBound) and \(HealthCheck.intervalRange.upperBound)")
+            }
         }
         if let listen, let problem = ListenAddress.problem(in: listen) {
             throw SpecError(field: "listen", problem: "must be PORT, A.B.C.D:PORT or [IPv6]:PORT, like 0.0.0.0:8080 or [::]:8080: \"\(listen)\" \(problem)")

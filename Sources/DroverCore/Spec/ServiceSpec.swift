@@ -79,20 +79,26 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// `GET http://127.0.0.1:$PORT<path>` must answer 2xx within `timeoutSeconds`.
+    /// `GET http://127.0.0.1:$PORT<path>` must answer 2xx within `timeoutSeconds`. It is asked
+    /// as soon as an instance is up, then every `intervalSeconds` while a rollout watches it.
     public struct HealthCheck: Codable, Sendable, Equatable {
         public var path: String
         public var timeoutSeconds: Double
+        public var intervalSeconds: Double
 
-        public init(path: String, timeoutSeconds: Double = 1) {
+        public static let intervalRange: ClosedRange<Double> = 0.05...3_600
+
+        public init(path: String, timeoutSeconds: Double = 1, intervalSeconds: Double = 1) {
             self.path = path
             self.timeoutSeconds = timeoutSeconds
+            self.intervalSeconds = intervalSeconds
         }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             path = try c.decode(String.self, forKey: .path)
             timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? 1
+            intervalSeconds = try c.decodeIfPresent(Double.self, forKey: .intervalSeconds) ?? 1
         }
     }
 
