@@ -71,6 +71,9 @@ public struct InstanceInfo: Codable, Sendable, Equatable {
     public var restarts: UInt32?
     /// Why it is not running, when it failed (systemd's result, exit status).
     public var failure: String?
+    /// When the agent is holding a crashed instance back before starting it again:
+    /// "crash-looping: exited with status 3, next try in 40 s; last lines: …".
+    public var crashLoop: String?
 
     public init(unit: String, slot: Int, version: ReleaseVersion, port: Int?, activeState: String, subState: String,
                 mainPID: Int32?, memoryBytes: UInt64?, memoryOfMax: Double? = nil, cpuNanoseconds: UInt64?, cpuCores: Double? = nil,

@@ -12,7 +12,7 @@ import Testing
 struct AgentClientTests {
     @Test func uploadsErrorsEventsAndLogs() async throws {
         let bed = try Bed.require()
-        let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"")
+        let agent = try await bed.agent()
         let client = AgentClient(host: "local", baseURL: agent.baseURL, token: agent.token, timeout: .seconds(20))
         let service = try ServiceName(uniqueService("client"))
         let spec = ServiceSpec(binary: "web", arguments: ["--print", "client-line"], type: .notify)

@@ -18,7 +18,7 @@ struct DeploymentTests {
 
     /// An agent with `service` at v1, 4 instances running.
     func agentWithV1(_ bed: Bed, _ service: String, extraConfig: String = "") async throws -> (AgentProcess, [InstanceInfo]) {
-        let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"\n" + extraConfig)
+        let agent = try await bed.agent(extraConfig: extraConfig)
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec()).status == .created)
         let instances = try await agent.scale(service, to: 4).decode(ScaleResult.self).instances
         #expect(instances.count == 4)
@@ -30,7 +30,7 @@ struct DeploymentTests {
     @Test func aFailingFirstDeploymentFailsWithoutRevertingToItself() async throws {
         let bed = try Bed.require()
         let service = uniqueService("first")
-        let agent = try await bed.agent(extraConfig: "journal_dir = \"\(bed.manager.journalDirectory!)\"\n")
+        let agent = try await bed.agent()
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec(["--exit-code", "3"])).status == .created)
         let started = try await agent.deploy(service, #"{"version": "1", "instances": 1, \#(Self.strategy)}"#)
         let deployment = try started.decode(DeploymentInfo.self)

@@ -13,59 +13,72 @@ extension Agent {
             throw AgentError.badRequest("invalid_policy", "policy \(error)")
         }
         _ = try existing(service)
-        let previous = await autoscaling.policy(of: service)
-        try store.setAutoscalePolicy(policy, of: service, event: (previous == nil ? "autoscaling on: " : "autoscaling policy changed: ") + Self.describe(policy))
-        if let loop = await autoscaling.set(policy, for: service) { autoscaleQueue.continuation.yield((service, loop)) }
-        logger.info("autoscaling set", metadata: ["service": "\(service)", "policy": "\(Self.describe(policy))"])
-        return await autoscaling.info(of: service)
+        let owner = await owner(of: service)
+        // Store and loop change in one exclusive section: concurrent PUTs leave both holding
+        // the same (last) policy.
+        return try await owner.exclusively {
+            _ = try self.existing(service)
+            let previous = await owner.autoscale?.policy
+            try self.store.setAutoscalePolicy(policy, of: service, event: (previous == nil ? "autoscaling on: " : "autoscaling policy changed: ") + Self.describe(policy))
+            await owner.setAutoscale(policy) { [self] in await autoscaleLoop(service) }
+            self.logger.info("autoscaling set", metadata: ["service": "\(service)", "policy": "\(Self.describe(policy))"])
+            return await owner.autoscale?.info(of: service) ?? AutoscaleInfo(service: service, policy: policy, paused: nil, decisions: [])
+        }
     }
 
     /// Turns autoscaling off; the instance count stays where it is.
     public func deleteAutoscale(_ service: ServiceName) async throws {
         _ = try existing(service)
-        guard try store.deleteAutoscalePolicy(of: service) else {
-            throw AgentError.notFound("not_autoscaled", "\(service) does not autoscale (PUT a policy to turn it on)")
+        let owner = await owner(of: service)
+        try await owner.exclusively {
+            guard try self.store.deleteAutoscalePolicy(of: service) else {
+                throw AgentError.notFound("not_autoscaled", "\(service) does not autoscale (PUT a policy to turn it on)")
+            }
+            await owner.removeAutoscale()
         }
-        await autoscaling.remove(service)
     }
 
     public func autoscaleInfo(_ service: ServiceName) async throws -> AutoscaleInfo {
         _ = try existing(service)
-        return await autoscaling.info(of: service)
+        return await owner(of: service).autoscale?.info(of: service) ?? AutoscaleInfo(service: service, policy: nil, paused: nil, decisions: [])
     }
 
-    /// One service's autoscaling loop: a decision every `interval` for as long as the service
-    /// has a policy. The first round only takes readings (a CPU rate needs two). A changed
-    /// policy takes effect at once; a removed one ends the loop at once.
-    func autoscaleLoop(_ service: ServiceName, loop: Int) async {
-        while !Task.isCancelled, await autoscaling.isCurrent(loop, of: service) {
-            await autoscaleRound(service)
-            await autoscaling.waitForNextRound(of: service, loop: loop)
+    /// One service's autoscaling loop: a decision every `interval` for as long as the policy
+    /// stands (a changed or removed policy cancels the loop). The first round only takes
+    /// readings (a CPU rate needs two).
+    func autoscaleLoop(_ service: ServiceName) async {
+        let owner = await owner(of: service)
+        while !Task.isCancelled, let policy = await owner.autoscale?.policy {
+            await autoscaleRound(service, owner: owner)
+            guard (try? await Task.sleep(for: policy.interval)) != nil else { return }
         }
     }
 
     /// Reads the instances, decides, and scales when the decision differs from the count.
     /// Paused while a deployment of the service runs: a rollout owns the count until it ends.
-    func autoscaleRound(_ service: ServiceName) async {
+    func autoscaleRound(_ service: ServiceName, owner: ServiceOwner) async {
+        func pause(_ reason: String) async { await owner.updateAutoscale { $0.paused = reason } }
         do {
             guard let record = try store.service(service) else { return }
             guard let version = record.currentVersion else {
-                await autoscaling.pause(service, because: "\(service) has no current release yet")
+                await pause("\(service) has no current release yet")
                 return
             }
-            if let running = await activeDeployments.current(of: service) {
-                await autoscaling.pause(service, because: "deployment \(running) is running; autoscaling resumes when it ends")
+            if let running = await owner.rollout?.id {
+                await pause("deployment \(running) is running; autoscaling resumes when it ends")
                 return
             }
             let readings = try await instances(of: service).filter { $0.version == version }.map { instance in
-                AutoscaleRegistry.Reading(unit: instance.unit, slot: instance.slot, ready: instance.activeState == "active",
-                                          cpuMicroseconds: instance.cpuNanoseconds.map { $0 / 1000 }, memoryBytes: instance.memoryBytes)
+                AutoscaleState.Reading(unit: instance.unit, slot: instance.slot, ready: instance.activeState == "active",
+                                       cpuMicroseconds: instance.cpuNanoseconds.map { $0 / 1000 }, memoryBytes: instance.memoryBytes)
             }
             let current = record.desiredInstances
-            guard let (decision, samples) = await autoscaling.decide(service, current: current, readings: readings) else { return }
+            guard let (decision, samples) = await owner.updateAutoscale({ $0.decide(current: current, readings: readings) }) else { return }
             let decidedAt = Date()
             var action = "held"
             var reason = decision.reason
+            // A loop cancelled meanwhile (its policy changed or went) neither scales nor records.
+            guard !Task.isCancelled else { return }
             if decision.desired != current {
                 let inputs = "\(decision.reason); samples: \(Self.describe(samples))"
                 do {
@@ -73,7 +86,7 @@ extension Agent {
                     action = "scaled"
                 } catch let error as AgentError where error.code == "deployment_running" {
                     // A deployment began since this round looked: it owns the count now.
-                    await autoscaling.pause(service, because: error.message)
+                    await pause(error.message)
                     return
                 } catch {
                     action = "failed"
@@ -82,12 +95,13 @@ extension Agent {
                     logger.warning("autoscaling could not scale", metadata: ["service": "\(service)", "error": "\(error)"])
                 }
             }
-            await autoscaling.record(AutoscaleDecisionInfo(
+            let decisionInfo = AutoscaleDecisionInfo(
                 time: decidedAt, action: action, current: current, desired: decision.desired,
                 recommendation: decision.recommendation, reason: reason, samples: samples
-            ), for: service)
+            )
+            await owner.updateAutoscale { $0.record(decisionInfo) }
         } catch {
-            await autoscaling.pause(service, because: "cannot read the instances: \(error)")
+            await pause("cannot read the instances: \(error)")
             logger.warning("autoscaling round failed", metadata: ["service": "\(service)", "error": "\(error)"])
         }
     }

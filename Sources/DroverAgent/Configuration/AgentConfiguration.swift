@@ -31,7 +31,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Where to read instances' journal lines (for failure reasons); nil: the scope's journal.
     public var journalDirectory: String?
     /// How often a rollout looks at its instances.
-    public var rolloutPollInterval: Duration = .milliseconds(50)
+    /// How often each service's reconciler rereads every unit and checks the unit files, on top
+    /// of reacting to systemd's signals at once.
+    public var reconcileInterval: Duration = .seconds(30)
 
     /// The defaults of a scope, from the environment (`XDG_*`, `HOME`).
     public static func defaults(scope: Scope, environment: [String: String]) -> AgentConfiguration {
@@ -112,8 +114,12 @@ public struct AgentConfiguration: Sendable, Equatable {
                 keepReleases = try integer()
                 guard keepReleases >= 1 else { throw ConfigurationError("\(path): keep_releases must be at least 1") }
             case "journal_dir": journalDirectory = try string()
+            case "reconcile_interval_seconds":
+                let seconds = try integer()
+                guard (1...3600).contains(seconds) else { throw ConfigurationError("\(path): reconcile_interval_seconds must be between 1 and 3600") }
+                reconcileInterval = .seconds(seconds)
             default:
-                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir)")
+                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir, reconcile_interval_seconds)")
             }
         }
     }

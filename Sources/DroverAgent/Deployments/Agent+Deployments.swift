@@ -7,7 +7,9 @@ extension Agent {
     /// Starts a rolling deployment of `request.version`; returns at once (the rollout runs in
     /// the background: follow it with `deployment(_:)` or its events).
     public func deploy(_ service: ServiceName, _ request: DeploymentRequest) async throws -> DeploymentInfo {
-        try await locks.withLock(service) {
+        _ = try existing(service)
+        let owner = await owner(of: service)
+        return try await owner.exclusively {
             let record = try self.existing(service)
             guard let release = try self.store.release(service, request.version) else {
                 throw AgentError.notFound("unknown_release", "\(service) has no release \(request.version): upload it first")
@@ -21,14 +23,14 @@ extension Agent {
             } catch {
                 throw AgentError.badRequest("invalid_strategy", error.description)
             }
-            let running = await self.activeDeployments.current(of: service)
+            let running = await owner.rollout?.id
             if let running, request.supersede != true {
                 throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
             }
             // A socket that cannot listen fails the request, not the rollout after a 202.
             if count > 0 { try await self.ensureSocket(service, spec: release.spec) }
             if let running {
-                await self.activeDeployments.supersede(running, of: service)
+                // Recorded here; the rollout itself is cancelled when the new one begins.
                 if let superseded = try self.store.deployment(running) {
                     try self.store.transition(superseded, to: .superseded, reason: "superseded by a deployment of \(request.version)",
                                               event: "deployment.superseded", "superseded by a deployment of \(request.version)")
@@ -46,8 +48,8 @@ extension Agent {
             try self.store.addDeployment(deployment)
             try self.store.record("deployment.started", service: service, deployment: deployment.id,
                                   "deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
-            await self.activeDeployments.begin(deployment)
-            self.deploymentQueue.continuation.yield(deployment)
+            await owner.forgetCrashes()
+            await self.beginRollout(deployment)
             return deployment
         }
     }
@@ -88,53 +90,60 @@ extension Agent {
 
     // MARK: The rollout loop
 
-    /// Runs one deployment: only once no other rollout of the service is executing, and
-    /// stopped (with its pending waits cancelled) as soon as a newer one supersedes it.
-    func execute(_ deployment: DeploymentInfo) async {
-        await activeDeployments.enter(deployment)
-        await activeDeployments.waitUntilAlone(deployment)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.roll(deployment) }
-            group.addTask { await self.activeDeployments.waitUntilSuperseded(deployment.id) }
-            await group.next()
-            group.cancelAll()
+    /// Hands the deployment to its service's owner, which cancels a rollout it supersedes and
+    /// runs this one once that has stopped.
+    func beginRollout(_ deployment: DeploymentInfo) async {
+        let owner = await owner(of: deployment.service)
+        await owner.beginRollout(deployment.id) { [self] in
+            await roll(deployment, owner: owner)
+            await owner.rolloutEnded(deployment.id)
         }
-        await activeDeployments.leave(deployment)
     }
 
     /// Drives one deployment to its end: observe, plan, record, act, until complete or failed;
     /// on failure, revert to the previous release with the same machinery.
-    private func roll(_ deployment: DeploymentInfo) async {
+    private func roll(_ deployment: DeploymentInfo, owner: ServiceOwner) async {
         let service = deployment.service
         var reverting = deployment.state == .reverting
         var failure = deployment.reason
         var target = Self.target(version: reverting ? (deployment.fromVersion ?? deployment.toVersion) : deployment.toVersion,
                                  count: deployment.instances, strategy: deployment.strategy)
-        let observer = InstanceObserver(service: service, systemd: systemd, journal: journal)
+        let observer = InstanceObserver(service: service, journal: journal)
         do {
             // Releases never change: their specs are read once, and again only if an instance of a
             // version uploaded since shows up.
             var specs = try specsOfReleases(service)
             while !Task.isCancelled {
-                if await activeDeployments.isSuperseded(deployment.id) { break }
                 let ports = try store.allPorts(of: service)
-                var instances = try await observer.observe(specs: specs, ports: ports, target: target.version)
+                var instances = await observer.observe(units: await owner.instanceUnits(), specs: specs, ports: ports,
+                                                       target: target.version, minHealthy: target.minHealthy)
                 if instances.contains(where: { specs[$0.version] == nil }) {
                     specs = try specsOfReleases(service)
-                    instances = try await observer.observe(specs: specs, ports: ports, target: target.version)
+                    instances = await observer.observe(units: await owner.instanceUnits(), specs: specs, ports: ports,
+                                                       target: target.version, minHealthy: target.minHealthy)
                 }
-                switch RolloutPlanner.next(instances: instances, target: target, now: observer.now) {
+                let decision = RolloutPlanner.next(instances: instances, target: target, now: observer.now)
+                logger.debug("rollout step", metadata: ["deployment": "\(deployment.id)", "now": "\(observer.now)", "instances": "\(instances.map { "\($0.version)@\($0.slot) \($0.condition)" })", "decision": "\(decision)"])
+                switch decision {
                 case .act(let actions):
-                    // Recorded before it is taken: a restarted agent knows what was under way.
-                    try store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
-                    let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
-                    try files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
-                    try await perform(actions, service: service, specs: specs, observer: observer, deadline: target.deadline)
+                    // A step is one of the owner's changes: nothing else touches the service meanwhile.
+                    try await owner.exclusively { [specs, target, instances] in
+                        // Recorded before it is taken: a restarted agent knows what was under way.
+                        try self.store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
+                        let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
+                        try self.files.writeSlotEnvironment(service, ports: try self.store.ports(of: service, slots: highest, range: self.configuration.portRange))
+                        try await self.perform(actions, service: service, specs: specs, owner: owner, observer: observer, deadline: target.deadline)
+                    }
                 case .wait:
-                    try await Task.sleep(for: configuration.rolloutPollInterval)
+                    // Until a unit changes, a health check is due, or time alone changes the plan.
+                    let now = observer.now
+                    let due = [observer.nextProbe, RolloutPlanner.nextDue(instances: instances, target: target, now: now)].compactMap { $0 }.min()
+                    await owner.nextChange(within: min(due.map { max($0 - now, .milliseconds(1)) } ?? .seconds(5), .seconds(5)))
+                    try Task.checkCancellation()
                 case .complete:
-                    try await finish(deployment, reverting: reverting, failure: failure, target: target)
-                    await activeDeployments.end(deployment)
+                    try await owner.exclusively { [reverting, failure, target] in
+                        try await self.finish(deployment, reverting: reverting, failure: failure, target: target)
+                    }
                     return
                 case .failed(let reason):
                     if !reverting, deployment.strategy.autoRevert, let previous = deployment.fromVersion {
@@ -146,7 +155,6 @@ extension Agent {
                     } else {
                         let text = reverting ? "\(failure ?? "failed"); reverting failed too: \(reason)" : reason
                         try store.transition(deployment, to: .failed, reason: text, event: "deployment.failed", text)
-                        await activeDeployments.end(deployment)
                         return
                     }
                 }
@@ -156,7 +164,6 @@ extension Agent {
         } catch {
             logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
             try? store.transition(deployment, to: .failed, reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
-            await activeDeployments.end(deployment)
         }
     }
 
@@ -166,10 +173,11 @@ extension Agent {
 
     /// Stops first, then starts; a start waits at most the deadline (the planner judges the rest).
     private func perform(_ actions: [RolloutAction], service: ServiceName, specs: [ReleaseVersion: ServiceSpec],
-                         observer: InstanceObserver, deadline: Duration) async throws {
+                         owner: ServiceOwner, observer: InstanceObserver, deadline: Duration) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for action in actions where action.kind == .stop {
                 let unit = UnitNames.instance(service, action.version, slot: action.slot)
+                observer.stopped(unit)
                 group.addTask {
                     try? await self.systemd.stopUnit(unit)
                     try? await self.systemd.resetFailed(unit)
@@ -193,6 +201,7 @@ extension Agent {
                 }
             }
         }
+        await owner.touched(actions.map { UnitNames.instance(service, $0.version, slot: $0.slot) })
     }
 
     /// Records the outcome; after a success, old releases are collected first, so whoever sees

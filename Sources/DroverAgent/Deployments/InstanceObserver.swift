@@ -6,11 +6,11 @@ import NIOCore
 
 /// Turns what systemd (and each instance's health check) says into the planner's view:
 /// `RolloutInstance`s with conditions and times. It remembers, across observations of one
-/// rollout, when each instance was started and since when it has been healthy.
+/// rollout, when each instance was started, since when it has been healthy, and what its
+/// health check said last (asked again every `health.intervalSeconds`, not at every look).
 final class InstanceObserver: @unchecked Sendable {
     // @unchecked: used by one rollout task at a time, never concurrently.
     private let service: ServiceName
-    private let systemd: SystemdClient
     private let journal: JournalReader
     private let origin = ContinuousClock.now
     /// Instances this rollout started, and when.
@@ -21,10 +21,15 @@ final class InstanceObserver: @unchecked Sendable {
     private var notes: [String: String] = [:]
     private var healthySince: [String: Duration] = [:]
     private var everHealthy: Set<String> = []
+    /// Each unit's last health check: when, and its problem (nil: passed).
+    private var lastProbe: [String: (at: Duration, problem: String?)] = [:]
+    /// When the next health check of an instance being watched is due.
+    private(set) var nextProbe: Duration?
+    /// A new instance must pass a check at the end of this window too, not only at its start.
+    private var minHealthy: Duration = .zero
 
-    init(service: ServiceName, systemd: SystemdClient, journal: JournalReader) {
+    init(service: ServiceName, journal: JournalReader) {
         self.service = service
-        self.systemd = systemd
         self.journal = journal
     }
 
@@ -36,32 +41,42 @@ final class InstanceObserver: @unchecked Sendable {
         notes[unit] = nil
         healthySince[unit] = nil
         everHealthy.remove(unit)
+        lastProbe[unit] = nil
     }
 
-    /// Every instance of the service that runs, starts or failed, as the planner sees it.
-    /// `specs` gives each version's spec (for its health check); `ports` each slot's port.
-    func observe(specs: [ReleaseVersion: ServiceSpec], ports: [Int: Int], target: ReleaseVersion) async throws -> [RolloutInstance] {
+    /// Every instance of the service that runs, starts or failed, as the planner sees it, from
+    /// the owner's view of its `units`. `specs` gives each version's spec (for its health
+    /// check); `ports` each slot's port.
+    func observe(units: [UnitStatus], specs: [ReleaseVersion: ServiceSpec], ports: [Int: Int], target: ReleaseVersion,
+                 minHealthy: Duration) async -> [RolloutInstance] {
+        self.minHealthy = minHealthy
         var instances: [RolloutInstance] = []
-        let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
-        let statuses = await systemd.statuses(of: loaded.map(\.name))
-        for unit in loaded {
-            guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == service,
-                  let status = statuses[unit.name]
-            else { continue }
-            let ours = startedAt[unit.name] != nil
-            // An inactive unit with a job queued (a start a superseded rollout left in flight)
-            // holds its slot: skipping it would let another release start on the same port.
-            if status.activeState == "inactive" && !ours && unit.jobID == 0 { continue }
-            let seen = firstSeen[unit.name] ?? now
-            firstSeen[unit.name] = seen
-            let condition = unit.jobID != 0 && status.activeState == "inactive"
+        nextProbe = nil
+        for status in units {
+            guard let parsed = UnitNames.parseInstance(status.name), parsed.service == service else { continue }
+            let unit = status.name
+            let seen = firstSeen[unit] ?? now
+            firstSeen[unit] = seen
+            let condition = status.jobID != 0 && status.activeState == "inactive"
                 ? RolloutInstance.Condition.starting
-                : await condition(of: status, unit: unit.name, isNew: parsed.version == target,
+                : await condition(of: status, unit: unit, isNew: parsed.version == target,
                                   health: specs[parsed.version]?.health, port: ports[parsed.slot])
             instances.append(RolloutInstance(slot: parsed.slot, version: parsed.version,
-                                             startedAt: startedAt[unit.name] ?? seen, condition: condition, note: notes[unit.name]))
+                                             startedAt: startedAt[unit] ?? seen, condition: condition, note: notes[unit]))
+        }
+        // One this rollout started that is gone from the view ran and ended by itself.
+        let present = Set(units.map(\.name))
+        for (unit, started) in startedAt where !present.contains(unit) {
+            guard let parsed = UnitNames.parseInstance(unit) else { continue }
+            instances.append(RolloutInstance(slot: parsed.slot, version: parsed.version, startedAt: started,
+                                             condition: .failed(reason: explain("stopped by itself", unit: unit)), note: notes[unit]))
         }
         return instances
+    }
+
+    /// Notes that the rollout stopped `unit` (it is not expected to run any more).
+    func stopped(_ unit: String) {
+        startedAt[unit] = nil
     }
 
     private func condition(of status: UnitStatus, unit: String, isNew: Bool, health: ServiceSpec.HealthCheck?, port: Int?) async -> RolloutInstance.Condition {
@@ -76,7 +91,7 @@ final class InstanceObserver: @unchecked Sendable {
                 return .failed(reason: explain("crashed and was restarted \(restarts) time(s)", unit: unit))
             }
             guard let health, let port else { return healthy(unit) }
-            if let problem = await probe(health, port: port) {
+            if let problem = await checkHealth(of: unit, health, port: port, isNew: isNew) {
                 if everHealthy.contains(unit) && isNew {
                     return .failed(reason: explain("health check \(health.path) failed after passing: \(problem)", unit: unit))
                 }
@@ -101,6 +116,24 @@ final class InstanceObserver: @unchecked Sendable {
         healthySince[unit] = since
         everHealthy.insert(unit)
         return .healthy(since: since)
+    }
+
+    /// The unit's health: its last check while that is fresh, else a new one. A failing check
+    /// of a new instance is asked again at the interval; a passing one too, so that one that
+    /// fails after passing fails the rollout.
+    private func checkHealth(of unit: String, _ health: ServiceSpec.HealthCheck, port: Int, isNew: Bool) async -> String? {
+        var interval = Duration.seconds(clamping: health.intervalSeconds)
+        if isNew { interval = min(interval, max(minHealthy, .milliseconds(50))) }
+        let result: String?
+        if let last = lastProbe[unit], now - last.at < interval {
+            result = last.problem
+        } else {
+            result = await probe(health, port: port)
+            lastProbe[unit] = (now, result)
+        }
+        let due = lastProbe[unit]!.at + interval
+        nextProbe = min(nextProbe ?? due, due)
+        return result
     }
 
     /// nil when the check passes, else what went wrong.

@@ -39,7 +39,7 @@ actor MetricsExporter {
         // cannot interleave their updates.
         var values: [(Key, Double)] = []
         for service in try await agent.services() {
-            let policy = await agent.autoscaling.policy(of: service.name)
+            let policy = service.autoscale
             let labels = [service.name.rawValue]
             values.append((Key(name: "drover_service_desired_instances", labels: labels), Double(service.desiredInstances)))
             values.append((Key(name: "drover_service_active_instances", labels: labels),

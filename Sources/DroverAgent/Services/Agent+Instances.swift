@@ -14,7 +14,8 @@ extension Agent {
         _ = try existing(service)
         var count = requested
         var note: String?
-        if let policy = await autoscaling.policy(of: service) {
+        let owner = await owner(of: service)
+        if let policy = await owner.autoscale?.policy {
             count = min(max(requested, policy.min), policy.max)
             let bounds = "autoscaling is on (min \(policy.min), max \(policy.max))"
             note = count == requested
@@ -22,7 +23,7 @@ extension Agent {
                 : "\(bounds): set \(count) instead of \(requested); turn autoscaling off (DELETE /v1/services/\(service)/autoscale) to choose any count"
         }
         let instances = try await scale(service, to: count, event: "scale", because: note.map { "by hand; \($0)" } ?? "by hand")
-        await autoscaling.manuallyScaled(service, to: count)
+        await owner.updateAutoscale { $0.manuallyScaled(to: count) }
         return ScaleResult(requested: requested, desiredInstances: count, note: note, instances: instances)
     }
 
@@ -31,12 +32,13 @@ extension Agent {
     /// stop, highest slot first, gracefully. Returns once every instance is started, or
     /// reports which did not start and why. The event log says who asked and why.
     func scale(_ service: ServiceName, to count: Int, event kind: String, because reason: String) async throws -> [InstanceInfo] {
-        try await locks.withLock(service) {
+        let owner = await owner(of: service)
+        return try await owner.exclusively {
             let record = try self.existing(service)
             guard let version = record.currentVersion else {
                 throw AgentError.conflict("no_release", "\(service) has no current release to run")
             }
-            if let running = await self.activeDeployments.current(of: service) {
+            if let running = await owner.rollout?.id {
                 throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is running; scale once it ends (or deploy with the count you want)")
             }
             // A socket that cannot listen refuses the scale before anything is recorded.
@@ -44,6 +46,8 @@ extension Agent {
             // Intent first: a crash from here on leaves the wanted count recorded.
             try self.store.setDesiredInstances(count, of: service)
             try self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
+            // A count chosen on purpose: crashed slots start over, without back-off.
+            await owner.forgetCrashes()
 
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
                 .filter(\.isInUse)
@@ -51,6 +55,7 @@ extension Agent {
             let current = existing.filter { $0.version == version }.sorted { $0.slot < $1.slot }
             for surplus in current.dropFirst(count).reversed() {
                 try await self.systemd.stopUnit(surplus.unit.name)
+                await owner.touched([surplus.unit.name])
             }
             var used = Set(existing.map(\.slot))
             var wanted = current.prefix(count).map { UnitNames.instance(service, version, slot: $0.slot) }
@@ -63,6 +68,7 @@ extension Agent {
             try self.files.writeSlotEnvironment(service, ports: ports)
 
             let failures = try await self.start(wanted, loaded: loaded)
+            await owner.touched(wanted)
             if !failures.isEmpty {
                 let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
                 try self.store.record("scale.failed", service: service, text)
@@ -84,7 +90,7 @@ extension Agent {
                         return (unit, nil)
                     } catch let error as SystemdError {
                         let status = try? await self.systemd.status(of: unit)
-                        return (unit, status.map(Self.failure(of:)) ?? error.message)
+                        return (unit, self.withLastLines(status.map(Self.failure(of:)) ?? error.message, of: unit))
                     }
                 }
             }
@@ -123,8 +129,14 @@ extension Agent {
     /// Stops every instance, removes the service's units, releases, slots and records. The
     /// event log keeps a line saying it happened.
     public func delete(_ service: ServiceName) async throws {
-        try await locks.withLock(service) {
+        _ = try existing(service)
+        let owner = await owner(of: service)
+        // A running rollout stops first (and is waited for), so it cannot start an instance
+        // after its units are gone; then the removal runs as the service's last change.
+        await owner.cancelRollout()
+        try await owner.exclusively {
             _ = try self.existing(service)
+            await owner.markDeleted()
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for unit in loaded {
@@ -142,12 +154,14 @@ extension Agent {
                 self.units.removeTemplate(service, release.version)
             }
             self.units.removeSlice(service)
-            await self.autoscaling.remove(service)
             try await self.systemd.reload()
             self.files.removeService(service)
             try self.store.deleteService(service)
             try self.store.record("service.deleted", service: service, "service deleted: instances stopped, units and releases removed")
+            await self.owners.remove(owner)
             self.logger.info("service deleted", metadata: ["service": "\(service)"])
         }
+        // Outside the section: a reconcile pass queued behind it sees the service deleted.
+        await owner.stop()
     }
 }

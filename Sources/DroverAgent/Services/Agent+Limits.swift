@@ -15,7 +15,7 @@ extension Agent {
         } catch {
             throw AgentError.badRequest("invalid_limits", "limits \(error)")
         }
-        return try await locks.withLock(service) {
+        return try await owner(of: service).exclusively {
             _ = try self.existing(service)
             try self.store.setInstanceLimits(limits, of: service, event: "limits.set", "instances resized live: \(Self.describe(limits))")
             try await self.applyLimits(service, limits)
@@ -26,7 +26,7 @@ extension Agent {
 
     /// Ends a live resize: every instance goes back to its release's limits, again without a restart.
     public func deleteLimits(_ service: ServiceName) async throws {
-        try await locks.withLock(service) {
+        try await owner(of: service).exclusively {
             guard try self.existing(service).instanceLimits != nil else {
                 throw AgentError.notFound("not_resized", "\(service) has no live resize (PUT …/limits to make one)")
             }

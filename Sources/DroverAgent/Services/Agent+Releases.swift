@@ -49,7 +49,7 @@ extension Agent {
                                                    maxEntries: configuration.maxUnpackedEntries)
         let rendered = try units.render(spec, service: service, version: version)
 
-        return try await locks.withLock(service) {
+        return try await owner(of: service).exclusively {
             if let existing = try self.sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
                 return (existing, false)
             }

@@ -16,21 +16,16 @@ public final class Agent: Sendable {
     let files: ReleaseFiles
     let units: UnitFiles
     let systemd: SystemdClient
-    let locks = KeyedLock<ServiceName>()
     let logger: Logger
-    /// Deployments to run; consumed by `DeploymentRunner`.
-    let deploymentQueue = AsyncStream<DeploymentInfo>.makeStream()
-    /// The deployment running for each service, and those told to stop.
-    let activeDeployments = ActiveDeployments()
     let journal: JournalReader
     /// Where CPU and memory come from when systemd does not report them (hybrid hierarchies).
     public let cgroups = CgroupReader.detect()
     /// CPU rates of instances as the API reports them.
     let cpuRates = CPURates()
-    /// Policies, autoscaler state and decisions of services that autoscale.
-    let autoscaling = AutoscaleRegistry()
-    /// Autoscaling loops to start (service, loop number); consumed by `AutoscaleRunner`.
-    let autoscaleQueue = AsyncStream<(ServiceName, Int)>.makeStream()
+    /// Each service's owner, through which every change to it goes.
+    let owners: OwnerRegistry
+    /// The origin of the reconciler's clock (`ReconcilePlanner` works in durations since it).
+    let epoch = ContinuousClock.now
 
     /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
     /// release has its unit. Running instances are left alone.
@@ -44,6 +39,11 @@ public final class Agent: Sendable {
             systemd: systemd, logger: logger
         )
         try await agent.recover()
+        // Every recorded service gets its owner now: its reconciler converges it at once (a
+        // count recorded before a crash, instances that failed while the agent was away).
+        for service in try store.services() {
+            await agent.owner(of: service.name).markStale()
+        }
         let unfinished = try store.unfinishedDeployments()
         for (id, error) in unfinished.unreadable {
             logger.error("a deployment left unfinished cannot be resumed: its record is unreadable; marked failed",
@@ -51,11 +51,18 @@ public final class Agent: Sendable {
         }
         for deployment in unfinished.resumable {
             logger.notice("resuming a deployment the previous run left unfinished", metadata: ["deployment": "\(deployment.id)", "state": "\(deployment.state)"])
-            await agent.activeDeployments.begin(deployment)
-            agent.deploymentQueue.continuation.yield(deployment)
+            await agent.beginRollout(deployment)
         }
         try await agent.restoreAutoscaling()
+        for owner in await agent.owners.all() { owner.pokeReconciler() }
         return agent
+    }
+
+    /// The owner of `service`, made (and its reconciler started) on first use.
+    func owner(of service: ServiceName) async -> ServiceOwner {
+        let (owner, isNew) = await owners.owner(of: service)
+        if isNew { await owner.startReconciling { [self] in await reconcile(owner) } }
+        return owner
     }
 
     /// Restarts the autoscaling loops of stored policies. A policy that no longer passes the
@@ -66,7 +73,7 @@ public final class Agent: Sendable {
             do {
                 let policy = try stored.policy.get()
                 try policy.validate(maxInstances: configuration.maxInstances)
-                if let loop = await autoscaling.set(policy, for: stored.service) { autoscaleQueue.continuation.yield((stored.service, loop)) }
+                await owner(of: stored.service).setAutoscale(policy) { [self] in await autoscaleLoop(stored.service) }
             } catch {
                 let reason = "autoscaling turned off at start: the stored policy \(stored.text) is refused (\(DecodingErrorText(error))); "
                     + "the count stays where it is; set a valid policy to autoscale again"
@@ -84,12 +91,14 @@ public final class Agent: Sendable {
         self.units = units
         self.systemd = systemd
         self.logger = logger
+        self.owners = OwnerRegistry(make: { ServiceOwner(name: $0, systemd: systemd) })
         self.journal = JournalReader(source: configuration.journalDirectory.map { .directory($0) }
             ?? (configuration.scope == .system ? .system : .currentUser))
     }
 
     /// Removes release directories the store does not know (an upload that crashed between
-    /// rename and record) and rewrites unit files that are missing or changed.
+    /// rename and record) and rewrites unit files that are missing or changed (as every
+    /// reconciler's full pass does later).
     private func recover() async throws {
         let releases = try store.allReleases()
         let known = Set(releases.map { "\($0.service)/\($0.version)" })
@@ -100,30 +109,8 @@ public final class Agent: Sendable {
             units.removeTemplate(service, version)
             changed = true
         }
-        for release in releases where units.onDiskSHA256(release.service, release.version) != release.unitSHA256 {
-            let unit = UnitNames.template(release.service, release.version)
-            logger.warning("restoring a missing or changed unit file", metadata: ["unit": "\(unit)"])
-            do {
-                try units.write(try units.render(release.spec, service: release.service, version: release.version),
-                                service: release.service, version: release.version)
-                changed = true
-            } catch {
-                // A spec stored under looser checks than today's: the release stays as it is
-                // on disk, and the operator is told; the agent starts regardless.
-                logger.error("cannot restore a unit file; its release's stored spec is refused", metadata: ["unit": "\(unit)", "error": "\(error)"])
-                try? store.record("unit.unrestorable", service: release.service,
-                                  "\(unit) is missing or changed and cannot be rendered again: \(error); deploy a new release")
-            }
-        }
-        // A live resize recorded but not (fully) written when the agent stopped.
         for service in try store.services() {
-            guard let limits = service.instanceLimits else { continue }
-            for release in releases where release.service == service.name {
-                if try units.writeLimitsDropIn(Self.limitsDropIn(release.spec, limits, service: service.name),
-                                               service: service.name, version: release.version) {
-                    changed = true
-                }
-            }
+            if try repairUnitFiles(of: service, reportUnrestorable: true) { changed = true }
         }
         if changed { try await systemd.reload() }
     }
@@ -164,20 +151,22 @@ public final class Agent: Sendable {
         let limits = Dictionary(releases.map { release in
             (release.version, record.instanceLimits?.applied(to: release.spec.resources) ?? release.spec.resources)
         }, uniquingKeysWith: { first, _ in first })
-        let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
+        let owner = await owner(of: name)
+        let crashLoops = await owner.crashLoops
+        let now = ContinuousClock.now
         var result: [InstanceInfo] = []
         var usage: [String: CgroupUsage] = [:]
-        let statuses = await systemd.statuses(of: loaded.map(\.name))
-        for unit in loaded {
-            guard let parsed = UnitNames.parseInstance(unit.name), parsed.service == name else { continue }
-            guard let status = statuses[unit.name], status.activeState != "inactive" else { continue }
+        // The owner's view is kept current by systemd's signals; CPU and memory are read from
+        // the cgroups now (cheap files), so a read costs no round trip per instance.
+        for status in await owner.instanceUnits() {
+            guard let parsed = UnitNames.parseInstance(status.name) else { continue }
             var reading = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
-            reading.memoryBytes = status.memoryCurrent ?? reading.memoryBytes
-            reading.cpuMicroseconds = status.cpuUsageNanoseconds.map { $0 / 1000 } ?? reading.cpuMicroseconds
-            usage[unit.name] = reading
+            reading.memoryBytes = reading.memoryBytes ?? status.memoryCurrent
+            reading.cpuMicroseconds = reading.cpuMicroseconds ?? status.cpuUsageNanoseconds.map { $0 / 1000 }
+            usage[status.name] = reading
             let limit = limits[parsed.version]
-            result.append(InstanceInfo(
-                unit: unit.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
+            var info = InstanceInfo(
+                unit: status.name, slot: parsed.slot, version: parsed.version, port: ports[parsed.slot],
                 activeState: status.activeState, subState: status.subState, mainPID: status.mainPID,
                 memoryBytes: reading.memoryBytes,
                 memoryOfMax: fraction(reading.memoryBytes.map { Double($0) }, of: limit?.memoryBytes.map { Double($0) }),
@@ -185,7 +174,12 @@ public final class Agent: Sendable {
                 cpuPressure: reading.cpuPressure, memoryPressure: reading.memoryPressure,
                 cpuQuotaPercent: limit?.cpuPercent, memoryMaxBytes: limit?.memoryBytes,
                 restarts: status.restartCount, failure: status.isFailed ? Self.failure(of: status) : nil
-            ))
+            )
+            if status.isFailed, parsed.version == record.currentVersion, let held = crashLoops[parsed.slot] {
+                let seconds = max(0, Int((held.nextTry - now) / .seconds(1)))
+                info.crashLoop = "crash-looping: \(held.failure); next try in \(seconds) s"
+            }
+            result.append(info)
         }
         let rates = await cpuRates.rates(of: name, usage.compactMapValues(\.cpuMicroseconds))
         for index in result.indices {
@@ -217,13 +211,19 @@ public final class Agent: Sendable {
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
             releases: releases.map { releaseInfo($0, current: $0.version == record.currentVersion) },
             instances: try await instances(of: record, releases: releases),
-            autoscale: await autoscaling.policy(of: record.name), limits: record.instanceLimits
+            autoscale: await owner(of: record.name).autoscale?.policy, limits: record.instanceLimits
         )
     }
 
     func releaseInfo(_ record: StateStore.ReleaseRecord, current: Bool) -> ReleaseInfo {
         ReleaseInfo(service: record.service, version: record.version, sha256: record.sha256, size: record.size,
                     kind: record.kind, files: record.files, createdAt: record.createdAt, current: current, spec: record.spec)
+    }
+
+    /// A failure with the last lines the unit wrote, so the reason says why.
+    func withLastLines(_ failure: String, of unit: String) -> String {
+        let lines = ((try? journal.entries(of: unit, last: 5)) ?? []).map(\.message).filter { !$0.isEmpty }
+        return lines.isEmpty ? failure : "\(failure); last lines: \(lines.joined(separator: " | "))"
     }
 
     /// Why an instance is not running, in words: "exited with status 3", "killed by signal 9", …

@@ -36,20 +36,32 @@ struct UnitFiles: Sendable {
         directory + "/" + UnitNames.slice(service)
     }
 
-    /// Writes a release's template and its service's slice.
-    func write(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(rendered.template.utf8), to: templatePath(service, version))
-        try AtomicFile.write(Data(rendered.slice.utf8), to: slicePath(service))
-        if let (socket, holder) = rendered.socket {
-            try AtomicFile.write(Data(socket.utf8), to: directory + "/" + UnitNames.socket(service))
-            try AtomicFile.write(Data(holder.utf8), to: directory + "/" + UnitNames.socketHolder(service))
+    /// Writes a release's template and (unless `templateOnly`) its service's slice and socket
+    /// units, which follow the release that wrote them last.
+    func write(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) throws {
+        for (path, text) in files(of: rendered, service: service, version: version, templateOnly: templateOnly) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(text.utf8), to: path)
         }
     }
 
-    /// The SHA-256 of a template on disk, or nil if it is missing.
-    func onDiskSHA256(_ service: ServiceName, _ version: ReleaseVersion) -> String? {
-        FileManager.default.contents(atPath: templatePath(service, version)).map { SHA256.hash(data: $0).hex }
+    /// The files of `rendered` whose content on disk differs (edited) or that are missing
+    /// (deleted), by unit name.
+    func drifted(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) -> [String] {
+        files(of: rendered, service: service, version: version, templateOnly: templateOnly)
+            .filter { path, text in FileManager.default.contents(atPath: path) != Data(text.utf8) }
+            .map { path, _ in String(path.split(separator: "/").last ?? "") }
+    }
+
+    private func files(of rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool) -> [(path: String, text: String)] {
+        var files = [(templatePath(service, version), rendered.template)]
+        guard !templateOnly else { return files }
+        files.append((slicePath(service), rendered.slice))
+        if let (socket, holder) = rendered.socket {
+            files.append((directory + "/" + UnitNames.socket(service), socket))
+            files.append((directory + "/" + UnitNames.socketHolder(service), holder))
+        }
+        return files
     }
 
     func removeTemplate(_ service: ServiceName, _ version: ReleaseVersion) {

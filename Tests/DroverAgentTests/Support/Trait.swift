@@ -44,7 +44,9 @@ struct Bed: Sendable {
 
     /// A fresh agent on this suite's manager; stopped by the caller.
     func agent(extraConfig: String = "") async throws -> AgentProcess {
-        try await AgentProcess.start(on: manager, extraConfig: extraConfig)
+        // The manager's own journal, so failures carry the instances' last lines.
+        let journal = manager.journalDirectory.map { "journal_dir = \"\($0)\"\n" } ?? ""
+        return try await AgentProcess.start(on: manager, extraConfig: journal + extraConfig)
     }
 }
 
