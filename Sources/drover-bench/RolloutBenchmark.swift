@@ -53,9 +53,22 @@ struct RolloutBenchmark: AsyncParsableCommand {
         print("  total                                   \(deploy.milliseconds) ms")
         print("  per instance                            \(perInstance.milliseconds) ms")
         print("  fixture start → ready (median of 10)    \(readiness.milliseconds) ms")
-        print("  agent overhead per instance             \((perInstance - readiness).milliseconds) ms  (goal ≤ 50 ms)")
+        print("  agent overhead per instance             \((perInstance - readiness).milliseconds) ms  (goal ≤ 10 ms)")
         print("Rollback of \(instances) instances (same strategy)")
         print("  total                                   \(rollback.milliseconds) ms")
+
+        // Idle: 20 instances running, nothing asked. How often does the agent wake?
+        try await agent.call(.PUT, "/v1/services/web/scale", body: .init(string: #"{"instances": 20}"#), expect: .ok)
+        try await Task.sleep(for: .seconds(10))
+        let span = Duration.seconds(30)
+        let before = try AgentActivity.read(pid: agent.process.pid)
+        try await Task.sleep(for: span)
+        let after = try AgentActivity.read(pid: agent.process.pid)
+        let wakeups = Double(after.contextSwitches - before.contextSwitches) / span.seconds
+        let cpu = Double(after.cpuTicks - before.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK))) / span.seconds * 100
+        print("Idle agent with 20 instances, over \(Int(span.seconds)) s (every thread's context switches, /proc/PID/task/*/status)")
+        print("  wake-ups                                \(String(format: "%.1f", wakeups)) per second  (goal < 10)")
+        print("  CPU                                     \(String(format: "%.2f", cpu)) %")
     }
 
     /// Median time for systemd to start the fixture until READY=1, without the agent.
@@ -75,5 +88,25 @@ struct RolloutBenchmark: AsyncParsableCommand {
         }
         await systemd.close()
         return timings.median
+    }
+}
+
+/// What a process did so far, from /proc: context switches of all its threads, CPU ticks.
+struct AgentActivity {
+    var contextSwitches: Int
+    var cpuTicks: Int
+
+    static func read(pid: Int32) throws -> AgentActivity {
+        var switches = 0
+        for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+            for line in status.split(separator: "\n") where line.hasSuffix("ctxt_switches") == false && line.contains("ctxt_switches:") {
+                switches += Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+        }
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return AgentActivity(contextSwitches: switches, cpuTicks: (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0))
     }
 }

@@ -68,7 +68,7 @@ extension Agent {
                 await pause("deployment \(running) is running; autoscaling resumes when it ends")
                 return
             }
-            let readings = try await instances(of: service).filter { $0.version == version }.map { instance in
+            let readings = try await instances(of: service, fresh: true).filter { $0.version == version }.map { instance in
                 AutoscaleState.Reading(unit: instance.unit, slot: instance.slot, ready: instance.activeState == "active",
                                        cpuMicroseconds: instance.cpuNanoseconds.map { $0 / 1000 }, memoryBytes: instance.memoryBytes)
             }

@@ -130,9 +130,12 @@ extension Agent {
                     try await owner.exclusively { [specs, target, instances] in
                         // Recorded before it is taken: a restarted agent knows what was under way.
                         try self.store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
-                        let highest = (actions.map(\.slot) + instances.map(\.slot)).max() ?? 0
+                        // Every slot this rollout can reach gets its PORT file in the first step (the
+                        // planner never goes beyond what runs plus the surge), not one fsync per step.
+                        let highest = max((actions.map(\.slot) + instances.map(\.slot)).max() ?? 0, target.count).addingSaturated(target.maxSurge)
                         try self.files.writeSlotEnvironment(service, ports: try self.store.ports(of: service, slots: highest, range: self.configuration.portRange))
-                        try await self.perform(actions, service: service, specs: specs, owner: owner, observer: observer, deadline: target.deadline)
+                        let failed = Set(instances.filter(\.isFailed).map { UnitNames.instance(service, $0.version, slot: $0.slot) })
+                        try await self.perform(actions, service: service, specs: specs, failed: failed, owner: owner, observer: observer, deadline: target.deadline)
                     }
                 case .wait:
                     // Until a unit changes, a health check is due, or time alone changes the plan.
@@ -171,37 +174,47 @@ extension Agent {
         Dictionary(uniqueKeysWithValues: try store.releases(of: service).map { ($0.version, $0.spec) })
     }
 
-    /// Stops first, then starts; a start waits at most the deadline (the planner judges the rest).
-    private func perform(_ actions: [RolloutAction], service: ServiceName, specs: [ReleaseVersion: ServiceSpec],
+    /// Stops and starts at once: the planner never starts in a slot this batch vacates, and
+    /// stops a serving instance only when availability allows, so neither waits for the other.
+    /// A start waits at most the deadline (the planner judges the rest).
+    private func perform(_ actions: [RolloutAction], service: ServiceName, specs: [ReleaseVersion: ServiceSpec], failed: Set<String>,
                          owner: ServiceOwner, observer: InstanceObserver, deadline: Duration) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for action in actions where action.kind == .stop {
-                let unit = UnitNames.instance(service, action.version, slot: action.slot)
-                observer.stopped(unit)
-                group.addTask {
-                    try? await self.systemd.stopUnit(unit)
-                    try? await self.systemd.resetFailed(unit)
-                }
-            }
-            try await group.waitForAll()
-        }
         for version in Set(actions.filter { $0.kind == .start }.map(\.version)) {
             if let spec = specs[version] { try await ensureSocket(service, spec: spec) }
         }
+        for action in actions where action.kind == .stop {
+            observer.stopped(UnitNames.instance(service, action.version, slot: action.slot))
+        }
+        let stopped = await withTaskGroup(of: String?.self) { group in
+            for action in actions {
+                let unit = UnitNames.instance(service, action.version, slot: action.slot)
+                group.addTask {
+                    switch action.kind {
+                    case .stop:
+                        let done = (try? await self.systemd.stopUnit(unit)) != nil
+                        // One that failed on its way down is forgotten too.
+                        try? await self.systemd.resetFailed(unit)
+                        return done ? unit : nil
+                    case .start:
+                        // Only a failed unit needs it (asking about another would load it for nothing).
+                        if failed.contains(unit) { try? await self.systemd.resetFailed(unit) }
+                        // Failures show in the next observation; waiting longer than the deadline is pointless.
+                        _ = try? await withDeadline(deadline) { try await self.systemd.startUnit(unit) }
+                        return nil
+                    }
+                }
+            }
+            return await group.reduce(into: [String]()) { if let unit = $1 { $0.append(unit) } }
+        }
+        // A new instance's deadline runs from the end of its step: a slow stop in the same
+        // step (one draining its connections) must not use up the time it has to become healthy.
         for action in actions where action.kind == .start {
             observer.started(UnitNames.instance(service, action.version, slot: action.slot))
         }
-        await withTaskGroup(of: Void.self) { group in
-            for action in actions where action.kind == .start {
-                let unit = UnitNames.instance(service, action.version, slot: action.slot)
-                group.addTask {
-                    try? await self.systemd.resetFailed(unit)
-                    // Failures show in the next observation; waiting longer than the deadline is pointless.
-                    _ = try? await withDeadline(deadline) { try await self.systemd.startUnit(unit) }
-                }
-            }
-        }
-        await owner.touched(actions.map { UnitNames.instance(service, $0.version, slot: $0.slot) })
+        let stops = actions.filter { $0.kind == .stop }.map { UnitNames.instance(service, $0.version, slot: $0.slot) }
+        await owner.touched(stops.filter { !stopped.contains($0) },
+                            started: actions.filter { $0.kind == .start }.map { UnitNames.instance(service, $0.version, slot: $0.slot) },
+                            stopped: stopped)
     }
 
     /// Records the outcome; after a success, old releases are collected first, so whoever sees

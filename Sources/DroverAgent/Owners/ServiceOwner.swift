@@ -107,11 +107,14 @@ actor ServiceOwner {
 
     private var units: [String: UnitStatus] = [:]
     private var dirty: Set<String> = []
+    /// Units known to be loaded (just started) and units systemd said it unloaded.
+    private var loaded: Set<String> = []
+    private var unloaded: Set<String> = []
     private var stale = true
     /// The read under way, if any (numbered, so only its starter clears it).
     private var refreshing: (id: Int, task: Task<Void, Never>)?
     private var refreshCount = 0
-    private var changeWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private var changeWaiters: [UUID: (continuation: CheckedContinuation<Void, Never>, timer: Task<Void, Never>)] = [:]
 
     /// systemd said a unit changed: it is read again before the view is used, waiting rollouts
     /// wake up, and the reconciler looks.
@@ -119,9 +122,14 @@ actor ServiceOwner {
         // Removed too is read again (by listing, which does not load it): a reload unloads
         // and loads every unit, and the view must not lose them in between.
         dirty.insert(change.unit)
-        for waiter in changeWaiters.values { waiter.resume() }
+        if change.removed { unloaded.insert(change.unit) } else if change.unit.hasSuffix(".service") { unloaded.remove(change.unit) }
+        for waiter in changeWaiters.values {
+            waiter.timer.cancel()
+            waiter.continuation.resume()
+        }
         changeWaiters.removeAll()
-        pokeReconciler()
+        // A rollout owns the count while it runs; the reconciler looks again when it ends.
+        if rollout == nil { pokeReconciler() }
     }
 
     /// Read every unit again at the next use, and check the unit files at the next reconcile
@@ -131,9 +139,20 @@ actor ServiceOwner {
         fullPassDue = true
     }
 
-    /// Units this owner just started or stopped: read again before the view is next used.
-    func touched(_ names: [String]) {
+    /// Units this owner just changed: read again before the view is next used. `started`
+    /// ones are loaded for sure, so they are read without listing them first; `stopped` ones
+    /// (whose stop job succeeded) leave the view.
+    func touched(_ names: [String], started: [String] = [], stopped: [String] = []) {
         dirty.formUnion(names)
+        dirty.formUnion(started)
+        // A stop job that finished leaves the unit inactive: nothing to read (a later change
+        // of it, such as failing on its way down, is signalled and read then).
+        for unit in stopped {
+            units[unit] = nil
+            dirty.remove(unit)
+        }
+        loaded.formUnion(started)
+        unloaded.subtract(started)
     }
 
     /// The service's instance units (those not idle), current as of systemd's latest signal.
@@ -166,26 +185,46 @@ actor ServiceOwner {
             stale = false
             dirty.removeAll()
             do {
-                // Loaded units only: asking about an unloaded one would load it.
+                // One listing; properties are read again only for units whose state differs
+                // from the view's (or that are new), so a tick over an idle service costs one call.
                 let listed = try await systemd.listUnits(matching: [UnitNames.instancePattern(name)])
-                let statuses = await systemd.statuses(of: listed.map(\.name))
-                units = statuses.filter { Self.isInstance($0.value, of: name) }
+                    .filter { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle }
+                let changed = listed.filter { entry in
+                    guard let known = units[entry.name] else { return true }
+                    return known.activeState != entry.activeState || known.subState != entry.subState || known.jobID != entry.jobID
+                }
+                let statuses = await systemd.statuses(of: changed.map(\.name))
+                var fresh: [String: UnitStatus] = [:]
+                for entry in listed {
+                    if let status = statuses[entry.name] ?? units[entry.name], Self.isInstance(status, of: name) { fresh[entry.name] = status }
+                }
+                units = fresh
             } catch {
                 // Unreadable now: keep the last view; the next use tries again.
                 stale = true
             }
             return
         }
-        // Listed first, by name: asking for an unloaded unit's properties would load it (and
-        // systemd would signal that, and unload it again).
+        // Units known to be loaded (in the view, or just started, and not unloaded since) are
+        // read at once; the others are listed first, by name: asking for an unloaded unit's
+        // properties would load it (and systemd would signal that, and unload it again).
         let names = dirty
         dirty.removeAll()
+        let direct = names.filter { (units[$0] != nil || loaded.contains($0)) && !unloaded.contains($0) }
+        let others = names.subtracting(direct)
+        loaded.subtract(names)
         do {
-            let listed = try await systemd.listUnits(matching: Array(names))
-            let live = listed.filter { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle }.map(\.name)
-            let statuses = await systemd.statuses(of: live)
+            async let directStatuses = systemd.statuses(of: Array(direct))
+            var statuses: [String: UnitStatus] = [:]
+            if !others.isEmpty {
+                let listed = try await systemd.listUnits(matching: Array(others))
+                let live = listed.filter { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle }.map(\.name)
+                statuses = await systemd.statuses(of: live)
+            }
+            statuses.merge(await directStatuses) { first, _ in first }
             for unit in names {
-                if let status = statuses[unit], Self.isInstance(status, of: name) { units[unit] = status } else { units[unit] = nil }
+                let live = statuses[unit].map { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle } ?? false
+                if live, let status = statuses[unit], Self.isInstance(status, of: name) { units[unit] = status } else { units[unit] = nil }
             }
         } catch {
             stale = true
@@ -197,6 +236,33 @@ actor ServiceOwner {
             && InstanceState(activeState: status.activeState, hasJob: status.jobID != 0) != .idle
     }
 
+    /// The latest cgroup reading of each unit and when it was taken.
+    private var usage: [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] = [:]
+
+    /// Each unit's CPU, memory and pressure: read from its cgroup files when the last reading
+    /// is older than `maxAge`, else the last one. A unit whose main process changed is read
+    /// afresh (a restart starts its counters over).
+    func readings(of statuses: [UnitStatus], from reader: CgroupReader, maxAge: Duration) -> [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] {
+        let now = ContinuousClock.now
+        var fresh: [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] = [:]
+        for status in statuses {
+            if let last = usage[status.name], now - last.at <= maxAge, maxAge > .zero, mainPIDs[status.name] == status.mainPID {
+                fresh[status.name] = last
+                continue
+            }
+            var reading = status.controlGroup.map(reader.usage(of:)) ?? CgroupUsage()
+            reading.memoryBytes = reading.memoryBytes ?? status.memoryCurrent
+            reading.cpuMicroseconds = reading.cpuMicroseconds ?? status.cpuUsageNanoseconds.map { $0 / 1000 }
+            fresh[status.name] = (now, reading)
+            mainPIDs[status.name] = status.mainPID
+        }
+        usage = fresh
+        mainPIDs = mainPIDs.filter { fresh[$0.key] != nil }
+        return fresh
+    }
+
+    private var mainPIDs: [String: Int32?] = [:]
+
     /// Suspends until a unit of the service changes, `limit` passes, or the task is cancelled.
     func nextChange(within limit: Duration) async {
         let id = UUID()
@@ -206,11 +272,10 @@ actor ServiceOwner {
                     continuation.resume()
                     return
                 }
-                changeWaiters[id] = continuation
-                Task {
-                    try? await Task.sleep(for: limit)
+                changeWaiters[id] = (continuation, Task {
+                    guard (try? await Task.sleep(for: limit)) != nil else { return }
                     self.wake(id)
-                }
+                })
             }
         } onCancel: {
             Task { await self.wake(id) }
@@ -218,7 +283,9 @@ actor ServiceOwner {
     }
 
     private func wake(_ id: UUID) {
-        changeWaiters.removeValue(forKey: id)?.resume()
+        guard let waiter = changeWaiters.removeValue(forKey: id) else { return }
+        waiter.timer.cancel()
+        waiter.continuation.resume()
     }
 
     // MARK: The reconciler

@@ -140,11 +140,16 @@ public final class Agent: Sendable {
 
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
     /// with their CPU, memory and pressure.
-    public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
-        try await instances(of: try existing(name), releases: try store.releases(of: name))
+    /// `fresh`: read the cgroups now, for a caller that measures (the autoscaler); otherwise a
+    /// reading up to `Agent.readingMaxAge` old serves (reads of many instances stay cheap).
+    public func instances(of name: ServiceName, fresh: Bool = false) async throws -> [InstanceInfo] {
+        try await instances(of: try existing(name), releases: try store.releases(of: name), fresh: fresh)
     }
 
-    private func instances(of record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord]) async throws -> [InstanceInfo] {
+    /// How old a cgroup reading may be for the API and `/metrics`.
+    static let readingMaxAge: Duration = .seconds(1)
+
+    private func instances(of record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord], fresh: Bool = false) async throws -> [InstanceInfo] {
         let name = record.name
         let ports = try store.allPorts(of: name)
         // The limits each release's instances run with: the spec's, or a live resize's.
@@ -156,13 +161,15 @@ public final class Agent: Sendable {
         let now = ContinuousClock.now
         var result: [InstanceInfo] = []
         var usage: [String: CgroupUsage] = [:]
-        // The owner's view is kept current by systemd's signals; CPU and memory are read from
-        // the cgroups now (cheap files), so a read costs no round trip per instance.
-        for status in await owner.instanceUnits() {
+        // The owner's view is kept current by systemd's signals, and its cgroup readings are
+        // at most a second old: a read costs no round trip and no file per instance.
+        let statuses = await owner.instanceUnits()
+        let readings = await owner.readings(of: statuses, from: cgroups, maxAge: fresh ? .zero : Self.readingMaxAge)
+        var readAt: [String: ContinuousClock.Instant] = [:]
+        for status in statuses {
             guard let parsed = UnitNames.parseInstance(status.name) else { continue }
-            var reading = status.controlGroup.map(cgroups.usage(of:)) ?? CgroupUsage()
-            reading.memoryBytes = reading.memoryBytes ?? status.memoryCurrent
-            reading.cpuMicroseconds = reading.cpuMicroseconds ?? status.cpuUsageNanoseconds.map { $0 / 1000 }
+            let reading = readings[status.name]?.usage ?? CgroupUsage()
+            readAt[status.name] = readings[status.name]?.at
             usage[status.name] = reading
             let limit = limits[parsed.version]
             var info = InstanceInfo(
@@ -181,7 +188,7 @@ public final class Agent: Sendable {
             }
             result.append(info)
         }
-        let rates = await cpuRates.rates(of: name, usage.compactMapValues(\.cpuMicroseconds))
+        let rates = await cpuRates.rates(of: name, usage.compactMapValues(\.cpuMicroseconds), at: readAt)
         for index in result.indices {
             let cores = rates[result[index].unit]
             result[index].cpuCores = cores

@@ -33,7 +33,7 @@ public struct RolloutInstance: Sendable, Equatable {
         return false
     }
 
-    var isFailed: Bool {
+    public var isFailed: Bool {
         if case .failed = condition { return true }
         return false
     }

@@ -16,17 +16,20 @@ extension SystemdClient {
 
     /// The status of `unit`. Throws `.noSuchUnit` when systemd has no such unit (no file, not loaded).
     public func status(of unit: String) async throws -> UnitStatus {
-        let common = try await properties(of: unit, interface: "org.freedesktop.systemd1.Unit")
-        if common["LoadState"]?.string == "not-found", common["ActiveState"]?.string == "inactive" {
+        // Both interfaces at once: the calls pipeline over the connection.
+        async let common = properties(of: unit, interface: "org.freedesktop.systemd1.Unit")
+        async let typeSpecific = typeProperties(of: unit)
+        let unitProperties = try await common
+        if unitProperties["LoadState"]?.string == "not-found", unitProperties["ActiveState"]?.string == "inactive" {
+            _ = try? await typeSpecific
             throw SystemdError(.noSuchUnit, unit: unit, message: "unit \(unit) not found")
         }
-        let typeSpecific: [String: BusValue]
-        if let interface = Self.typeInterface(of: unit) {
-            typeSpecific = try await properties(of: unit, interface: interface)
-        } else {
-            typeSpecific = [:]
-        }
-        return UnitStatus(name: unit, unit: common, typeSpecific: typeSpecific)
+        return UnitStatus(name: unit, unit: unitProperties, typeSpecific: try await typeSpecific)
+    }
+
+    private func typeProperties(of unit: String) async throws -> [String: BusValue] {
+        guard let interface = Self.typeInterface(of: unit) else { return [:] }
+        return try await properties(of: unit, interface: interface)
     }
 
     /// Every property of one interface of `unit`, decoded; for what `UnitStatus` does not cover.
