@@ -1,6 +1,7 @@
 import Crypto
 import DroverCore
 import Foundation
+import NIOPosix
 import NIOCore
 
 /// The files of releases on disk, under the state directory:
@@ -36,7 +37,7 @@ public struct ReleaseFiles: Sendable {
     }
 
     /// An upload received into staging, verified, not yet in place.
-    struct Staged {
+    struct Staged: Sendable {
         let directory: String
         let artifact: String
         let sha256: String
@@ -87,7 +88,11 @@ public struct ReleaseFiles: Sendable {
             guard digest == expectedSHA256 else {
                 throw ReleaseError(.unprocessable, "digest_mismatch", "the artifact's SHA-256 is \(digest.hex), but Content-Digest says \(expectedSHA256.hex): it was damaged or the wrong file was sent")
             }
-            guard fsync(fd) == 0 else { throw POSIXFailure("fsync \(artifact)") }
+            // The one blocking wait of a receive runs on the I/O thread pool, not on one of the
+            // few threads every task of the agent shares.
+            try await NIOThreadPool.singleton.runIfActive {
+                guard fsync(fd) == 0 else { throw POSIXFailure("fsync \(artifact)") }
+            }
             return Staged(directory: directory, artifact: artifact, sha256: digest.hex, size: size,
                           isGzip: head == [0x1f, 0x8b])
         } catch {

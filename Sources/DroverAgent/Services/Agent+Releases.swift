@@ -2,6 +2,7 @@ import DroverAPI
 import DroverCore
 import Foundation
 import NIOCore
+import NIOPosix
 
 extension Agent {
     /// What an upload request carries besides its body.
@@ -45,8 +46,11 @@ extension Agent {
             throw error
         }
         defer { files.discard(staged.directory) }
-        let (root, fileCount) = try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes,
-                                                   maxEntries: configuration.maxUnpackedEntries)
+        // Unpacking (libarchive, many files) blocks: it runs on the I/O thread pool.
+        let (files, configuration) = (self.files, self.configuration)
+        let (root, fileCount) = try await NIOThreadPool.singleton.runIfActive {
+            try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes, maxEntries: configuration.maxUnpackedEntries)
+        }
         let rendered = try units.render(spec, service: service, version: version)
 
         return try await owner(of: service).exclusively {
