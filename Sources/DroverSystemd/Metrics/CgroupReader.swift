@@ -63,31 +63,40 @@ public struct CgroupReader: Sendable {
     }
 
     /// Every process in the cgroup and below, or nil when the cgroup cannot be read.
-    private func processes(under directory: String) -> [String]? {
-        guard read(directory + "/cgroup.procs") != nil else { return nil }
-        var pids: [String] = []
-        var directories = [directory]
+    private func processes(under directory: String) -> [Substring]? {
+        guard let top = read(directory + "/cgroup.procs") else { return nil }
+        var pids = top.split(separator: "\n")
+        var directories = subdirectories(of: directory)
         while let current = directories.popLast() {
-            pids += (read(current + "/cgroup.procs") ?? "").split(separator: "\n").map(String.init)
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: current)) ?? [] {
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: current + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
-                    directories.append(current + "/" + child)
-                }
-            }
+            pids += (read(current + "/cgroup.procs") ?? "").split(separator: "\n")
+            directories += subdirectories(of: current)
         }
         return pids
     }
 
-    /// Sum of VmRSS of every process in the cgroup and below.
+    /// The child cgroups of `directory` (readdir's own file types: no stat per entry).
+    private func subdirectories(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var result: [String] = []
+        while let entry = readdir(stream) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { result.append(directory + "/" + name) }
+        }
+        return result
+    }
+
+    /// Sum of the resident memory of every process in the cgroup and below (`/proc/PID/statm`,
+    /// whose second field is the resident size in pages: one short read per process).
     private func residentMemory(of directory: String) -> UInt64? {
-        processes(under: directory).map { pids in
+        let page = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 1))
+        return processes(under: directory).map { pids in
             pids.reduce(0) { total, pid in
-                guard let status = read("/proc/\(pid)/status"),
-                      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-                      let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ UInt64($0) })
+                guard let statm = read("/proc/\(pid)/statm"),
+                      let pages = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) })
                 else { return total }
-                return total + kilobytes * 1024
+                return total.addingReportingOverflow(pages.multipliedReportingOverflow(by: page).partialValue).partialValue
             }
         }
     }
@@ -121,7 +130,21 @@ public struct CgroupReader: Sendable {
         UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// A small file's text (cgroup and /proc files), read with plain POSIX calls: Foundation's
+    /// file reading costs more than the read itself at hundreds of instances per request.
     private func read(_ path: String) -> String? {
-        try? String(contentsOfFile: path, encoding: .utf8)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 { return nil }
+            if count == 0 { break }
+            bytes += buffer[..<count]
+            if bytes.count > 1 << 20 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
