@@ -57,10 +57,8 @@ final class InstanceObserver: @unchecked Sendable {
             let unit = status.name
             let seen = firstSeen[unit] ?? now
             firstSeen[unit] = seen
-            let condition = status.jobID != 0 && status.activeState == "inactive"
-                ? RolloutInstance.Condition.starting
-                : await condition(of: status, unit: unit, isNew: parsed.version == target,
-                                  health: specs[parsed.version]?.health, port: ports[parsed.slot])
+            let condition = await condition(of: status, unit: unit, isNew: parsed.version == target,
+                                            health: specs[parsed.version]?.health, port: ports[parsed.slot])
             instances.append(RolloutInstance(slot: parsed.slot, version: parsed.version,
                                              startedAt: startedAt[unit] ?? seen, condition: condition, note: notes[unit]))
         }
@@ -81,12 +79,12 @@ final class InstanceObserver: @unchecked Sendable {
 
     private func condition(of status: UnitStatus, unit: String, isNew: Bool, health: ServiceSpec.HealthCheck?, port: Int?) async -> RolloutInstance.Condition {
         let ours = startedAt[unit] != nil
-        switch status.activeState {
-        case "failed":
+        switch InstanceState(activeState: status.activeState, hasJob: status.jobID != 0) {
+        case .failed:
             return .failed(reason: explain(Agent.failure(of: status), unit: unit))
-        case "inactive":
+        case .idle:
             return .failed(reason: explain("stopped by itself (\(Agent.failure(of: status)))", unit: unit))
-        case "active":
+        case .running:
             if isNew, ours, let restarts = status.restartCount, restarts > 0 {
                 return .failed(reason: explain("crashed and was restarted \(restarts) time(s)", unit: unit))
             }
@@ -100,7 +98,9 @@ final class InstanceObserver: @unchecked Sendable {
                 return .starting
             }
             return healthy(unit)
-        default:
+        case .starting, .stopping:
+            // Starting, restarting, stopping, or inactive with a start job queued (one a
+            // superseded rollout left in flight: it holds its slot).
             if status.subState == "auto-restart", isNew, ours {
                 return .failed(reason: explain("crashed and is being restarted (\(Agent.failure(of: status)))", unit: unit))
             }
