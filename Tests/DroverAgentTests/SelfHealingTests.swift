@@ -135,6 +135,30 @@ struct SelfHealingTests {
         await agent.stop()
     }
 
+    @Test func aNewerReleasesSharedUnitsAreNotMistakenForDrift() async throws {
+        // Each upload writes the service's slice; the reconciler must not take a newer
+        // release's slice for an edit and "restore" it.
+        let bed = try Bed.require()
+        let agent = try await bed.agent(extraConfig: "reconcile_interval_seconds = 1")
+        let service = uniqueService("shared")
+        let spec = { (percent: Int) in #"{"binary": "web", "type": "notify", "resources": {"serviceCPUPercent": \#(percent)}}"# }
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec(50)).status == .created)
+        #expect(try await agent.scale(service, to: 1).status == .ok)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec(80)).status == .created)
+        let slice = bed.manager.unitDirectory + "/" + UnitNames.slice(try ServiceName(service))
+        let written = try String(contentsOfFile: slice, encoding: .utf8)
+        #expect(written.contains("CPUQuota=80%"), "\(written)")
+        // Three ticks: nothing is rewritten, and no restore is claimed.
+        let claimed = await waitUntil(timeout: .seconds(3), interval: .milliseconds(200)) {
+            let events = (try? await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)) ?? []
+            return events.contains { $0.kind == "unit.restored" }
+        }
+        #expect(!claimed, "no unit.restored event")
+        #expect(try String(contentsOfFile: slice, encoding: .utf8) == written)
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func deleteDuringARolloutLeavesNoUnitProcessOrRowBehind() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()

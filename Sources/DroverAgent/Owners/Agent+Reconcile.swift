@@ -123,7 +123,8 @@ extension Agent {
     func repairUnitFiles(of record: StateStore.ServiceRecord, reportUnrestorable: Bool) throws -> Bool {
         let service = record.name
         var changed = false
-        for release in try store.releases(of: service) {
+        let releases = try store.releases(of: service)
+        for release in releases {
             let unit = UnitNames.template(service, release.version)
             let rendered: UnitFiles.Rendered
             do {
@@ -138,8 +139,9 @@ extension Agent {
                 }
                 continue
             }
-            // The slice and socket follow the current release.
-            let templateOnly = release.version != record.currentVersion
+            // The slice and socket units are shared by the service's releases; each upload writes
+            // them, so they are what the newest release renders.
+            let templateOnly = release.version != releases.last?.version
             let drifted = units.drifted(rendered, service: service, version: release.version, templateOnly: templateOnly)
             if !drifted.isEmpty {
                 try units.write(rendered, service: service, version: release.version, templateOnly: templateOnly)
