@@ -78,7 +78,7 @@ import Testing
     @Test(arguments: [
         "drover-web_1@.service", "drover-web_1@x.service", "drover-web_1@-1.service", "drover-web_1@01.service",
         "drover-web@1.service", "web_1@1.service", "drover-web_1@1.socket", "drover-Web_1@1.service",
-        "drover-agent.service",
+        "drover-agent.service", "drover-web_1@20001.service", "drover-web_1@9223372036854775807.service",
     ])
     func parseRejectsOtherUnits(_ unit: String) {
         #expect(UnitNames.parseInstance(unit) == nil)

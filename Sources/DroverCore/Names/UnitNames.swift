@@ -49,12 +49,17 @@ public enum UnitNames {
         "\(prefix)\(service)\(separator)*@*.service"
     }
 
+    /// The highest slot Drover ever uses: a rollout reaches at most the count plus the surge,
+    /// both within `Bounds.instances`. A unit named with a higher slot is not Drover's (made by
+    /// hand): read as one, it would send the agent allocating ports for billions of slots.
+    public static let maxSlot = 2 * Bounds.instances.upperBound
+
     /// The parts of an instance unit name, or nil if `unit` is not one Drover made.
     public static func parseInstance(_ unit: String) -> (service: ServiceName, version: ReleaseVersion, slot: Int)? {
         guard unit.hasPrefix(prefix), unit.hasSuffix(".service") else { return nil }
         let body = unit.dropFirst(prefix.count).dropLast(".service".count)
         guard let at = body.lastIndex(of: "@"),
-              let slot = Int(body[body.index(after: at)...]), slot >= 0,
+              let slot = Int(body[body.index(after: at)...]), (0...maxSlot).contains(slot),
               String(slot) == body[body.index(after: at)...],
               let sep = body[..<at].firstIndex(of: Character(separator)),
               let service = try? ServiceName(String(body[..<sep])),
