@@ -67,7 +67,7 @@ final class InstanceObserver: @unchecked Sendable {
         for (unit, started) in startedAt where !present.contains(unit) {
             guard let parsed = UnitNames.parseInstance(unit) else { continue }
             instances.append(RolloutInstance(slot: parsed.slot, version: parsed.version, startedAt: started,
-                                             condition: .failed(reason: explain("stopped by itself", unit: unit)), note: notes[unit]))
+                                             condition: .failed(reason: await explain("stopped by itself", unit: unit)), note: notes[unit]))
         }
         return instances
     }
@@ -81,17 +81,17 @@ final class InstanceObserver: @unchecked Sendable {
         let ours = startedAt[unit] != nil
         switch InstanceState(activeState: status.activeState, hasJob: status.jobID != 0) {
         case .failed:
-            return .failed(reason: explain(Agent.failure(of: status), unit: unit))
+            return .failed(reason: await explain(Agent.failure(of: status), unit: unit))
         case .idle:
-            return .failed(reason: explain("stopped by itself (\(Agent.failure(of: status)))", unit: unit))
+            return .failed(reason: await explain("stopped by itself (\(Agent.failure(of: status)))", unit: unit))
         case .running:
             if isNew, ours, let restarts = status.restartCount, restarts > 0 {
-                return .failed(reason: explain("crashed and was restarted \(restarts) time(s)", unit: unit))
+                return .failed(reason: await explain("crashed and was restarted \(restarts) time(s)", unit: unit))
             }
             guard let health, let port else { return healthy(unit) }
             if let problem = await checkHealth(of: unit, health, port: port, isNew: isNew) {
                 if everHealthy.contains(unit) && isNew {
-                    return .failed(reason: explain("health check \(health.path) failed after passing: \(problem)", unit: unit))
+                    return .failed(reason: await explain("health check \(health.path) failed after passing: \(problem)", unit: unit))
                 }
                 healthySince[unit] = nil
                 notes[unit] = "health check \(health.path): \(problem)"
@@ -102,7 +102,7 @@ final class InstanceObserver: @unchecked Sendable {
             // Starting, restarting, stopping, or inactive with a start job queued (one a
             // superseded rollout left in flight: it holds its slot).
             if status.subState == "auto-restart", isNew, ours {
-                return .failed(reason: explain("crashed and is being restarted (\(Agent.failure(of: status)))", unit: unit))
+                return .failed(reason: await explain("crashed and is being restarted (\(Agent.failure(of: status)))", unit: unit))
             }
             healthySince[unit] = nil
             notes[unit] = "\(status.activeState) (\(status.subState))\(status.statusText.map { ", status: \($0)" } ?? "")"
@@ -157,8 +157,7 @@ final class InstanceObserver: @unchecked Sendable {
     }
 
     /// A failure with the last lines the instance wrote, so the reason shows why it failed.
-    private func explain(_ failure: String, unit: String) -> String {
-        let lines = ((try? journal.entries(of: unit, last: 5)) ?? []).map(\.message).filter { !$0.isEmpty }
-        return lines.isEmpty ? "\(unit): \(failure)" : "\(unit): \(failure); last lines: \(lines.joined(separator: " | "))"
+    private func explain(_ failure: String, unit: String) async -> String {
+        await journal.withLastLines("\(unit): \(failure)", of: unit)
     }
 }

@@ -48,12 +48,12 @@ extension Agent {
                                          backoff: &backoff, now: now)
         var crashLoops = await owner.crashLoops
         func unit(_ slot: Int) -> String { UnitNames.instance(service, version, slot: slot) }
-        func why(_ slot: Int) -> String {
-            withLastLines(byName[unit(slot)].map(Self.failure(of:)) ?? "stopped by itself", of: unit(slot))
+        func why(_ slot: Int) async -> String {
+            await journal.withLastLines(byName[unit(slot)].map(Self.failure(of:)) ?? "stopped by itself", of: unit(slot))
         }
         // A crash seen for the first time is recorded with its reason and the wait before the next try.
         for (slot, nextTry) in plan.waiting where before[slot]?.awaitingRestart != true {
-            let failure = why(slot)
+            let failure = await why(slot)
             let crashes = backoff[slot]?.crashes ?? 1
             crashLoops[slot] = (failure, epoch + nextTry)
             let wait = Int(((nextTry - now) / .seconds(1)).rounded(.up))
@@ -80,7 +80,8 @@ extension Agent {
             case .start:
                 text = "\(name) started: \(up) of \(record.desiredInstances) wanted instances of \(version) were up"
             case .restart(_, let crashes):
-                text = "\(name) started again after its back-off (crash \(crashes): \(crashLoops[action.slot]?.failure ?? why(action.slot)))"
+                let failure = if let known = crashLoops[action.slot]?.failure { known } else { await why(action.slot) }
+                text = "\(name) started again after its back-off (crash \(crashes): \(failure))"
                 crashLoops[action.slot] = nil
             case .stop:
                 text = "\(name) stopped: \(up) instances of \(version) were up, \(record.desiredInstances) wanted"

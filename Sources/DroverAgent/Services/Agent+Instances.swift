@@ -90,7 +90,7 @@ extension Agent {
                         return (unit, nil)
                     } catch let error as SystemdError {
                         let status = try? await self.systemd.status(of: unit)
-                        return (unit, self.withLastLines(status.map(Self.failure(of:)) ?? error.message, of: unit))
+                        return (unit, await self.journal.withLastLines(status.map(Self.failure(of:)) ?? error.message, of: unit))
                     }
                 }
             }

@@ -227,12 +227,6 @@ public final class Agent: Sendable {
                     kind: record.kind, files: record.files, createdAt: record.createdAt, current: current, spec: record.spec)
     }
 
-    /// A failure with the last lines the unit wrote, so the reason says why.
-    func withLastLines(_ failure: String, of unit: String) -> String {
-        let lines = ((try? journal.entries(of: unit, last: 5)) ?? []).map(\.message).filter { !$0.isEmpty }
-        return lines.isEmpty ? failure : "\(failure); last lines: \(lines.joined(separator: " | "))"
-    }
-
     /// Why an instance is not running, in words: "exited with status 3", "killed by signal 9", …
     static func failure(of status: UnitStatus) -> String {
         let result = status.result ?? "unknown"
