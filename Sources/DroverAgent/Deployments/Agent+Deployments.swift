@@ -212,8 +212,8 @@ extension Agent {
             observer.started(UnitNames.instance(service, action.version, slot: action.slot))
         }
         let stops = actions.filter { $0.kind == .stop }.map { UnitNames.instance(service, $0.version, slot: $0.slot) }
-        await owner.touched(stops.filter { !stopped.contains($0) },
-                            started: actions.filter { $0.kind == .start }.map { UnitNames.instance(service, $0.version, slot: $0.slot) },
+        await owner.touched(stops.filter { !stopped.contains($0) }
+                            + actions.filter { $0.kind == .start }.map { UnitNames.instance(service, $0.version, slot: $0.slot) },
                             stopped: stopped)
     }
 

@@ -107,9 +107,6 @@ actor ServiceOwner {
 
     private var units: [String: UnitStatus] = [:]
     private var dirty: Set<String> = []
-    /// Units known to be loaded (just started) and units systemd said it unloaded.
-    private var loaded: Set<String> = []
-    private var unloaded: Set<String> = []
     private var stale = true
     /// The read under way, if any (numbered, so only its starter clears it).
     private var refreshing: (id: Int, task: Task<Void, Never>)?
@@ -122,7 +119,6 @@ actor ServiceOwner {
         // Removed too is read again (by listing, which does not load it): a reload unloads
         // and loads every unit, and the view must not lose them in between.
         dirty.insert(change.unit)
-        if change.removed { unloaded.insert(change.unit) } else if change.unit.hasSuffix(".service") { unloaded.remove(change.unit) }
         for waiter in changeWaiters.values {
             waiter.timer.cancel()
             waiter.continuation.resume()
@@ -139,20 +135,16 @@ actor ServiceOwner {
         fullPassDue = true
     }
 
-    /// Units this owner just changed: read again before the view is next used. `started`
-    /// ones are loaded for sure, so they are read without listing them first; `stopped` ones
-    /// (whose stop job succeeded) leave the view.
-    func touched(_ names: [String], started: [String] = [], stopped: [String] = []) {
+    /// Units this owner just changed: read again before the view is next used. `stopped`
+    /// ones (whose stop job succeeded) leave the view instead.
+    func touched(_ names: [String], stopped: [String] = []) {
         dirty.formUnion(names)
-        dirty.formUnion(started)
         // A stop job that finished leaves the unit inactive: nothing to read (a later change
         // of it, such as failing on its way down, is signalled and read then).
         for unit in stopped {
             units[unit] = nil
             dirty.remove(unit)
         }
-        loaded.formUnion(started)
-        unloaded.subtract(started)
     }
 
     /// The service's instance units (those not idle), current as of systemd's latest signal.
@@ -205,26 +197,16 @@ actor ServiceOwner {
             }
             return
         }
-        // Units known to be loaded (in the view, or just started, and not unloaded since) are
-        // read at once; the others are listed first, by name: asking for an unloaded unit's
-        // properties would load it (and systemd would signal that, and unload it again).
+        // Listed first, by name: asking for an unloaded unit's properties would load it (and
+        // systemd would signal that, and unload it again).
         let names = dirty
         dirty.removeAll()
-        let direct = names.filter { (units[$0] != nil || loaded.contains($0)) && !unloaded.contains($0) }
-        let others = names.subtracting(direct)
-        loaded.subtract(names)
         do {
-            async let directStatuses = systemd.statuses(of: Array(direct))
-            var statuses: [String: UnitStatus] = [:]
-            if !others.isEmpty {
-                let listed = try await systemd.listUnits(matching: Array(others))
-                let live = listed.filter { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle }.map(\.name)
-                statuses = await systemd.statuses(of: live)
-            }
-            statuses.merge(await directStatuses) { first, _ in first }
+            let listed = try await systemd.listUnits(matching: Array(names))
+            let live = listed.filter { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle }.map(\.name)
+            let statuses = await systemd.statuses(of: live)
             for unit in names {
-                let live = statuses[unit].map { InstanceState(activeState: $0.activeState, hasJob: $0.jobID != 0) != .idle } ?? false
-                if live, let status = statuses[unit], Self.isInstance(status, of: name) { units[unit] = status } else { units[unit] = nil }
+                if let status = statuses[unit], Self.isInstance(status, of: name) { units[unit] = status } else { units[unit] = nil }
             }
         } catch {
             stale = true
