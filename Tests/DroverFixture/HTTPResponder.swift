@@ -51,11 +51,12 @@ final class HTTPResponder: Service, Sendable {
         Thread { [self] in acceptLoop() }.start()
     }
 
-    /// Runs until graceful shutdown, then drains.
+    /// Runs until graceful shutdown, then drains: however long the requests in hand take, as a
+    /// well-behaved service does. systemd's `TimeoutStopSec=` is the bound, not a guess here.
     func run() async throws {
         try? await gracefulShutdown()
         state.withLock { $0.stopping = true }
-        for _ in 0..<500 where state.withLock({ $0.inFlight > 0 }) {
+        while state.withLock({ $0.inFlight > 0 }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
