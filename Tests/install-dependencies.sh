@@ -7,7 +7,9 @@ packages=(
     pkg-config         # SwiftPM finds libsystemd through it
     systemd            # the managers the tests boot, systemd-journald, systemctl for the benchmark
     dbus-user-session  # the session bus a user manager socket-activates (one test connects through it)
-    util-linux         # unshare, for the test bed's private mount namespace
+    util-linux         # unshare and nsenter, for the test bed's private namespaces
+    systemd-container  # systemd-nspawn: the booted test hosts (systemd as PID 1)
+    iproute2           # ip: each booted host's own network interface and address
     libarchive-dev     # reading .tar.gz release artifacts safely
     libsqlite3-dev     # the agent's state store (GRDB)
 )

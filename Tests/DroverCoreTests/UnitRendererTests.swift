@@ -30,7 +30,7 @@ import Testing
         #expect(unit.contains("\nWatchdogSec=10\n"))
         #expect(unit.contains("\nKillMode=control-group\n"))
         #expect(unit.contains("\nDynamicUser=yes\n"))
-        #expect(unit.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources\n"))
+        #expect(unit.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources\nSystemCallErrorNumber=EPERM\n"))
     }
 
     @Test func simpleServicesUseTypeExecSoAFailedExecFailsTheStart() throws {

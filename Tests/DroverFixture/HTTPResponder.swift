@@ -6,7 +6,7 @@ import Synchronization
 /// answers (so a slow `/burn` never holds up others). On graceful shutdown it stops accepting
 /// and waits for the requests in hand, so a rolling deploy drops nothing.
 final class HTTPResponder: Service, Sendable {
-    private let listener: Int32
+    private let listeners: [Int32]
     private let identity: String
     private let healthyUntil: ContinuousClock.Instant?
     private let state = Mutex(State())
@@ -16,23 +16,29 @@ final class HTTPResponder: Service, Sendable {
         var held: [[UInt8]] = []
     }
 
-    /// Listens on the socket systemd passed (`LISTEN_FDS`, fd 3), or on 127.0.0.1:`$PORT`.
+    /// Listens on the socket systemd passed (`LISTEN_FDS`, fd 3: the service's shared traffic)
+    /// and on 127.0.0.1:`$PORT` (this instance alone: where Drover's health checks ask).
     /// Returns nil when there is neither (no HTTP then).
     static func listening(environment: [String: String], unhealthyAfter: Double?) throws -> HTTPResponder? {
         let version = environment["DROVER_VERSION"] ?? "-", instance = environment["DROVER_INSTANCE"] ?? "-"
         let healthyUntil = unhealthyAfter.map { ContinuousClock.now + .seconds($0) }
-        if environment["LISTEN_FDS"] == "1", environment["LISTEN_PID"] == String(getpid()) {
-            return HTTPResponder(listener: 3, identity: "version=\(version) instance=\(instance) port=\(environment["PORT"] ?? "socket") pid=\(getpid())",
-                                 healthyUntil: healthyUntil)
-        }
-        guard let port = environment["PORT"].flatMap(Int.init) else { return nil }
+        var listeners: [Int32] = []
+        if environment["LISTEN_FDS"] == "1", environment["LISTEN_PID"] == String(getpid()) { listeners.append(3) }
+        let port = environment["PORT"].flatMap(Int.init)
+        if let port { listeners.append(try bindLoopback(port: port)) }
+        guard !listeners.isEmpty else { return nil }
+        let identity = "version=\(version) instance=\(instance) port=\(port.map(String.init) ?? "socket") pid=\(getpid())"
+        return HTTPResponder(listeners: listeners, identity: identity, healthyUntil: healthyUntil)
+    }
+
+    private static func bindLoopback(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw FixtureError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_port = in_port_t(UInt16(clamping: port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -40,12 +46,11 @@ final class HTTPResponder: Service, Sendable {
         guard bound == 0, listen(fd, 128) == 0 else {
             throw FixtureError("cannot listen on 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
-        return HTTPResponder(listener: fd, identity: "version=\(version) instance=\(instance) port=\(port) pid=\(getpid())",
-                             healthyUntil: healthyUntil)
+        return fd
     }
 
-    private init(listener: Int32, identity: String, healthyUntil: ContinuousClock.Instant?) {
-        self.listener = listener
+    private init(listeners: [Int32], identity: String, healthyUntil: ContinuousClock.Instant?) {
+        self.listeners = listeners
         self.identity = identity
         self.healthyUntil = healthyUntil
         Thread { [self] in acceptLoop() }.start()
@@ -62,26 +67,28 @@ final class HTTPResponder: Service, Sendable {
     }
 
     private func acceptLoop() {
+        var descriptors = listeners.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         while !state.withLock({ $0.stopping }) {
-            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 50) > 0 else { continue }
-            // Count the request before accepting, so shutdown cannot slip in between.
-            let admitted = state.withLock { state -> Bool in
-                guard !state.stopping else { return false }
-                state.inFlight += 1
-                return true
+            guard poll(&descriptors, nfds_t(descriptors.count), 50) > 0 else { continue }
+            for index in descriptors.indices where descriptors[index].revents & Int16(POLLIN) != 0 {
+                // Count the request before accepting, so shutdown cannot slip in between.
+                let admitted = state.withLock { state -> Bool in
+                    guard !state.stopping else { return false }
+                    state.inFlight += 1
+                    return true
+                }
+                guard admitted else { return }
+                let client = accept(descriptors[index].fd, nil, nil)
+                guard client >= 0 else {
+                    state.withLock { $0.inFlight -= 1 }
+                    continue
+                }
+                Thread { [self] in
+                    answer(client)
+                    close(client)
+                    state.withLock { $0.inFlight -= 1 }
+                }.start()
             }
-            guard admitted else { return }
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else {
-                state.withLock { $0.inFlight -= 1 }
-                continue
-            }
-            Thread { [self] in
-                answer(client)
-                close(client)
-                state.withLock { $0.inFlight -= 1 }
-            }.start()
         }
     }
 

@@ -225,7 +225,7 @@ public final class ThrowawayUserManager: Sendable {
         try FileManager.default.createSymbolicLink(atPath: wants + "/" + journaldUnit, withDestinationPath: "../" + journaldUnit)
     }
 
-    private static func makeTemporaryDirectory(prefix: String) throws -> String {
+    static func makeTemporaryDirectory(prefix: String) throws -> String {
         let temporary = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(prefix + "-XXXXXX")
         var template = Array(temporary.path.utf8CString)
         guard let made = mkdtemp(&template) else {

@@ -32,6 +32,10 @@ public enum Sandbox {
         ("MemoryDenyWriteExecute", ["yes"]),
         ("SystemCallArchitectures", ["native"]),
         ("SystemCallFilter", ["@system-service", "~@privileged @resources"]),
+        // A call outside the filter fails with EPERM instead of killing the process (SIGSYS):
+        // runtimes probe such calls and carry on, e.g. Swift's thread pool calls setpriority
+        // (in @resources) for each worker and was killed at start on a booted host.
+        ("SystemCallErrorNumber", ["EPERM"]),
         ("DevicePolicy", ["closed"]),
         ("KeyringMode", ["private"]),
         ("RemoveIPC", ["yes"]),

@@ -53,28 +53,33 @@ struct Fleet: Sendable {
             decoder.dateDecodingStrategy = .iso8601
             return try decoder.decode(T.self, from: Data(stdout.utf8))
         }
+
+        /// Runs the built `drover` in `repository`, as an operator would.
+        static func drover(in repository: String, _ arguments: [String]) async throws -> Run {
+            let output = repository + "/.out-\(UUID().uuidString.prefix(8))"
+            let child = try ChildProcess.spawn(
+                "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\" 2>\"\(output).err\"", droverPath] + arguments,
+                environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"],
+                output: output
+            )
+            let status = await child.wait()
+            defer { unlink(output); unlink(output + ".err") }
+            let run = Run(status: status, stdout: (try? String(contentsOfFile: output, encoding: .utf8)) ?? "",
+                          stderr: (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "")
+            // DROVER_TEST_TRANSCRIPT=FILE keeps what each command printed (the README's examples come from it).
+            if let transcript = ProcessInfo.processInfo.environment["DROVER_TEST_TRANSCRIPT"],
+               let handle = FileHandle(forWritingAtPath: transcript) ?? (FileManager.default.createFile(atPath: transcript, contents: nil) ? FileHandle(forWritingAtPath: transcript) : nil) {
+                handle.seekToEndOfFile()
+                handle.write(Data("$ drover \(arguments.joined(separator: " "))\n\(run.stderr)\(run.stdout)(exit \(status))\n\n".utf8))
+                try? handle.close()
+            }
+            return run
+        }
     }
 
     /// Runs the built `drover` in the repository, as an operator would.
     func drover(_ arguments: String...) async throws -> Run {
-        let output = repository + "/.out-\(UUID().uuidString.prefix(8))"
-        let child = try ChildProcess.spawn(
-            "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\" 2>\"\(output).err\"", droverPath] + arguments,
-            environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"],
-            output: output
-        )
-        let status = await child.wait()
-        defer { unlink(output); unlink(output + ".err") }
-        let run = Run(status: status, stdout: (try? String(contentsOfFile: output, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? "")
-        // DROVER_TEST_TRANSCRIPT=FILE keeps what each command printed (the README's examples come from it).
-        if let transcript = ProcessInfo.processInfo.environment["DROVER_TEST_TRANSCRIPT"],
-           let handle = FileHandle(forWritingAtPath: transcript) ?? (FileManager.default.createFile(atPath: transcript, contents: nil) ? FileHandle(forWritingAtPath: transcript) : nil) {
-            handle.seekToEndOfFile()
-            handle.write(Data("$ drover \(arguments.joined(separator: " "))\n\(run.stderr)\(run.stdout)(exit \(status))\n\n".utf8))
-            try? handle.close()
-        }
-        return run
+        try await Run.drover(in: repository, arguments)
     }
 
     /// Starts `drover` without waiting for it (e.g. `logs -f`); its stdout and stderr go to

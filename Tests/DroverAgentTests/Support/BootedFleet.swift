@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import DroverAPI
+import DroverTestbed
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Hosts booted with systemd as PID 1, each with its own address, the agent installed on each
+/// by `deploy/install-agent.sh` exactly as the README tells an operator, and a repository
+/// whose `deploy/hosts.toml` names them `h1`, `h2`, … Torn down whatever the test did.
+struct BootedFleet: Sendable {
+    let hosts: [BootedHost]
+    /// The operator's repository: `deploy/` holds the inventory, the tokens and the manifests.
+    let repository: String
+    /// What the install script printed on each host.
+    let installOutput: [String]
+
+    /// The Drover checkout these tests run from (its `deploy/install-agent.sh` is what runs).
+    static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+    static let port = 7070
+
+    static func run(hosts count: Int, _ body: @Sendable (BootedFleet) async throws -> Void) async throws {
+        try await HostCPUGate.shared.sharing {
+            let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-booted-\(UUID().uuidString.prefix(8))").path
+            let booted = Booted()
+            do {
+                try FileManager.default.createDirectory(atPath: repository + "/deploy/tokens", withIntermediateDirectories: true)
+                // The build output is shared read-only at the same path: the agent binary and
+                // fixture the tests built, and this checkout's install script.
+                let shared = Array(Set([checkout, (agentPath as NSString).deletingLastPathComponent]))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 1...count {
+                        group.addTask { await booted.add(try await BootedHost.boot(name: "h\(index)", sharing: shared), at: index) }
+                    }
+                    try await group.waitForAll()
+                }
+                let hosts = await booted.ordered
+                var outputs: [String] = []
+                var inventory = ""
+                for host in hosts {
+                    outputs.append(try await install(on: host))
+                    let token = try await host.runChecked(["cat", "/etc/drover/token"])
+                    let tokenFile = repository + "/deploy/tokens/" + host.name
+                    FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+                    inventory += "[hosts.\(host.name)]\naddress = \"\(host.address)\"\nport = \(port)\ntoken_file = \"tokens/\(host.name)\"\n\n"
+                }
+                try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
+                try await body(BootedFleet(hosts: hosts, repository: repository, installOutput: outputs))
+            } catch {
+                await tearDown(await booted.all, repository)
+                throw error
+            }
+            await tearDown(await booted.all, repository)
+        }
+    }
+
+    /// Installs (or upgrades) the agent on `host` with the project's script, as root there.
+    @discardableResult
+    static func install(on host: BootedHost, binary: String = agentPath, extra: [String] = []) async throws -> String {
+        try await host.runChecked([checkout + "/deploy/install-agent.sh", "--binary", binary, "--listen", "\(host.address):\(port)"] + extra)
+    }
+
+    private static func tearDown(_ hosts: [BootedHost], _ repository: String) async {
+        await withTaskGroup(of: Void.self) { group in
+            for host in hosts { group.addTask { await host.shutdown() } }
+        }
+        try? FileManager.default.removeItem(atPath: repository)
+    }
+
+    private actor Booted {
+        var hosts: [Int: BootedHost] = [:]
+        func add(_ host: BootedHost, at index: Int) { hosts[index] = host }
+        var ordered: [BootedHost] { hosts.keys.sorted().compactMap { hosts[$0] } }
+        var all: [BootedHost] { Array(hosts.values) }
+    }
+
+    func drover(_ arguments: String...) async throws -> Fleet.Run {
+        try await Fleet.Run.drover(in: repository, arguments)
+    }
+
+    func writeManifest(_ service: String, _ text: String) throws {
+        try text.write(toFile: repository + "/deploy/\(service).toml", atomically: true, encoding: .utf8)
+    }
+
+    /// An authenticated request to one host's agent, over the network, as the CLI makes it.
+    func request(_ host: BootedHost, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (status: HTTPResponseStatus, body: Data) {
+        let token = try String(contentsOfFile: repository + "/deploy/tokens/" + host.name, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var request = HTTPClientRequest(url: "http://\(host.address):\(Self.port)\(path)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        return (response.status, Data(buffer: try await response.body.collect(upTo: 16 << 20)))
+    }
+
+    /// One service on one host, as the agent reports it.
+    func service(_ name: String, on host: BootedHost) async throws -> ServiceInfo {
+        let response = try await request(host, .GET, "/v1/services/\(name)")
+        guard response.status == .ok else { throw AgentTestError("GET \(name) on \(host.name): \(response.status) \(String(decoding: response.body, as: UTF8.self))") }
+        return try JSONDecoder.droverAPI.decode(ServiceInfo.self, from: response.body)
+    }
+}
