@@ -50,6 +50,9 @@ final class HTTPResponder: Service, Sendable {
     }
 
     private init(listeners: [Int32], identity: String, healthyUntil: ContinuousClock.Instant?) {
+        // Non-blocking: instances sharing a socket all wake for one connection and one wins;
+        // a blocking accept would leave the others stuck, with a request counted in flight.
+        for listener in listeners { _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK) }
         self.listeners = listeners
         self.identity = identity
         self.healthyUntil = healthyUntil

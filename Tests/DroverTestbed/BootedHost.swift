@@ -82,6 +82,7 @@ public final class BootedHost: Sendable {
             set -e
             root="$1"; name="$2"; shift 2
             for procs in "$@"; do echo $$ > "$procs"; done
+            touch "$root/namespaces-ready"
             mount -t tmpfs -o mode=0755 drover-testbed "$root/fs"
             mkdir "$root/fs/upper" "$root/fs/work" "$root/fs/root"
             mount -t overlay overlay -o lowerdir=/,upperdir="$root/fs/upper",workdir="$root/fs/work" "$root/fs/root"
@@ -144,7 +145,11 @@ public final class BootedHost: Sendable {
     /// The veth pair: this machine's end gets `.1`, the host's `host0` gets `.2` and a default
     /// route through `.1`. Made once; it lives as long as the host's network namespace.
     private func connectNetwork() async throws {
-        let pid = String(process.pid)
+        let pid = String(process.pid), process = self.process, marker = root + "/namespaces-ready"
+        // The peer must land in the host's network namespace, which exists once the script runs.
+        guard await waitUntil(timeout: .seconds(10), { !process.isRunning || FileManager.default.fileExists(atPath: marker) }),
+              process.isRunning
+        else { throw TestbedError("host \(name) did not start its namespaces; its output:\n\(log)") }
         try await Self.command("/usr/sbin/ip", ["link", "add", interface, "type", "veth", "peer", "name", "host0", "netns", pid])
         try await Self.command("/usr/sbin/ip", ["addr", "add", gatewayAddress + "/24", "dev", interface])
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
@@ -187,6 +192,17 @@ public final class BootedHost: Sendable {
         }
         guard restarted else { throw TestbedError("host \(name) did not come back from a reboot within \(timeout); its console:\n\(log)") }
         try await waitUntilBooted(timeout: timeout)
+    }
+
+    /// Cuts the host off the network (its link on this machine's end goes down): packets to
+    /// it are lost, as with a pulled cable, not refused.
+    public func disconnect() async throws {
+        try await Self.command("/usr/sbin/ip", ["link", "set", interface, "down"])
+    }
+
+    /// Undoes `disconnect()`.
+    public func reconnect() async throws {
+        try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
     }
 
     /// Runs a command inside the machine (all its namespaces, as root), with `input` on stdin.

@@ -80,6 +80,29 @@ struct BootedFleet: Sendable {
         try await Fleet.Run.drover(in: repository, arguments)
     }
 
+    /// Starts `drover` in the repository without waiting for it; what it prints goes to the
+    /// returned file. The caller waits for it or ends it by PID.
+    func startDrover(_ arguments: String...) throws -> (process: ChildProcess, output: String) {
+        let output = repository + "/.bg-\(UUID().uuidString.prefix(8))"
+        let process = try ChildProcess.spawn(
+            "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\"", droverPath] + arguments,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"], output: output
+        )
+        return (process, output)
+    }
+
+    /// The agent's events about `service` on `host`, oldest first.
+    func events(_ service: String, on host: BootedHost) async throws -> [EventInfo] {
+        let response = try await request(host, .GET, "/v1/events?service=\(service)&limit=1000")
+        guard response.status == .ok else { throw AgentTestError("GET events on \(host.name): \(response.status)") }
+        return try JSONDecoder.droverAPI.decode([EventInfo].self, from: response.body)
+    }
+
+    /// MainPID of a unit on `host` (0 when it does not run).
+    static func mainPID(of unit: String, on host: BootedHost) async throws -> Int32 {
+        Int32(try await host.runChecked(["systemctl", "show", "-p", "MainPID", "--value", unit]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     func writeManifest(_ service: String, _ text: String) throws {
         try text.write(toFile: repository + "/deploy/\(service).toml", atomically: true, encoding: .utf8)
     }
