@@ -105,7 +105,23 @@ if [ -z "$unit" ]; then
     [ -n "$unit" ] || fail "no drover-agent.service found: pass --unit PATH (it is Units/drover-agent.service in the repository)"
 fi
 [ -f "$unit" ] || fail "--unit $unit is not a file"
-version=$("$binary" --version 2>/dev/null) || fail "$binary does not run here ('$binary --version' failed): is it built for this machine?"
+# The libraries it links: the system's (installed here if missing) and, unless it was built
+# with --static-swift-stdlib, the Swift runtime's.
+missing_libraries() { ldd "$binary" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '; }
+missing=$(missing_libraries)
+if [[ "$missing" =~ libarchive|libsqlite3|libsystemd ]] && command -v apt-get >/dev/null; then
+    say "installing the system libraries the agent uses (libarchive13 libsqlite3-0 libsystemd0)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libarchive13 libsqlite3-0 libsystemd0 >/dev/null \
+        || fail "could not install libarchive13 libsqlite3-0 libsystemd0 with apt-get; install them and run this again"
+    missing=$(missing_libraries)
+fi
+if [ -n "$missing" ]; then
+    hint=""
+    [[ "$missing" =~ libswift|libFoundation|libdispatch|libBlocksRuntime ]] \
+        && hint=" Build it with the Swift runtime inside: swift build -c release --static-swift-stdlib --product drover-agent"
+    fail "$binary cannot run on this host: it needs ${missing% } which this host does not have.$hint"
+fi
+version=$("$binary" --version 2>/dev/null) || fail "$binary does not run here ('$binary --version' failed): is it built for this machine's architecture?"
 
 changed=no
 # Replace a file only when its content differs, atomically (a new inode renamed over the old).

@@ -148,4 +148,42 @@ struct BootedHostTests {
             }, "\(status)")
         }
     }
+
+    @Test func autoscalingUnderLoadFromOutsideTheHost() async throws {
+        try await BootedFleet.run(hosts: 1, measuresCPU: true) { fleet in
+            let host = fleet.hosts[0]
+            try fleet.writeManifest("web", Self.manifest(["--print", "hello"]).replacingOccurrences(of: "instances = 2", with: "instances = 1"))
+            #expect(try await fleet.drover("deploy", "web").status == 0)
+            let autoscale = try await fleet.drover("autoscale", "web", "--min", "1", "--max", "3", "--cpu", "30%", "--interval", "1")
+            #expect(autoscale.status == 0, "\(autoscale)")
+
+            // Clients on this machine keep the instances busy through the shared socket.
+            let grew = await withTaskGroup(of: Bool?.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        while !Task.isCancelled { _ = await Self.get("http://\(host.address):8080/burn?ms=300") }
+                        return nil
+                    }
+                }
+                group.addTask {
+                    await waitUntil(timeout: .seconds(60), interval: .milliseconds(500)) {
+                        ((try? await fleet.service("web", on: host))?.desiredInstances ?? 0) >= 2
+                    }
+                }
+                var grew = false
+                for await result in group {
+                    if let result {
+                        grew = result
+                        group.cancelAll()
+                    }
+                }
+                return grew
+            }
+            let info = try await fleet.service("web", on: host)
+            #expect(grew, "the agent scaled out under load: \(info.desiredInstances) wanted, \(info.instances.map { ($0.slot, $0.cpuCores ?? -1) })")
+            let history = try await fleet.drover("history", "web")
+            #expect(history.stdout.contains("autoscale"), "the decision is in the history with its reason: \(history)")
+            #expect(try await fleet.drover("autoscale", "web", "--off").status == 0)
+        }
+    }
 }

@@ -87,7 +87,9 @@ public final class BootedHost: Sendable {
             mkdir "$root/fs/upper" "$root/fs/work" "$root/fs/root"
             mount -t overlay overlay -o lowerdir=/,upperdir="$root/fs/upper",workdir="$root/fs/work" "$root/fs/root"
             machine="$root/fs/root"
-            rm -f "$machine/etc/machine-id"
+            # A machine ID of its own (an empty one would be a first boot, and systemd would
+            # enable every unit by preset, undoing what is disabled below).
+            tr -d - < /proc/sys/kernel/random/uuid > "$machine/etc/machine-id"
             echo "$name" > "$machine/etc/hostname"
             find "$machine/etc/systemd/system" -path '*.wants/*' -type l -delete
             while read -r unit; do ln -sf /dev/null "$machine/etc/systemd/system/$unit"; done < "$root/masked"

@@ -21,45 +21,52 @@ struct BootedFleet: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().path
     static let port = 7070
 
-    static func run(hosts count: Int, _ body: @Sendable (BootedFleet) async throws -> Void) async throws {
-        try await HostCPUGate.shared.sharing {
-            let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-booted-\(UUID().uuidString.prefix(8))").path
-            let booted = Booted()
-            do {
-                try FileManager.default.createDirectory(atPath: repository + "/deploy/tokens", withIntermediateDirectories: true)
-                // The build output is shared read-only at the same path: the agent binary and
-                // fixture the tests built, and this checkout's install script.
-                let shared = Array(Set([checkout, (agentPath as NSString).deletingLastPathComponent]))
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in 1...count {
-                        group.addTask { await booted.add(try await BootedHost.boot(name: "h\(index)", sharing: shared), at: index) }
-                    }
-                    try await group.waitForAll()
-                }
-                let hosts = await booted.ordered
-                var outputs: [String] = []
-                var inventory = ""
-                for host in hosts {
-                    outputs.append(try await install(on: host))
-                    let token = try await host.runChecked(["cat", "/etc/drover/token"])
-                    let tokenFile = repository + "/deploy/tokens/" + host.name
-                    FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
-                    inventory += "[hosts.\(host.name)]\naddress = \"\(host.address)\"\nport = \(port)\ntoken_file = \"tokens/\(host.name)\"\n\n"
-                }
-                try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
-                try await body(BootedFleet(hosts: hosts, repository: repository, installOutput: outputs))
-            } catch {
-                await tearDown(await booted.all, repository)
-                throw error
-            }
-            await tearDown(await booted.all, repository)
+    /// `measuresCPU`: the test needs the CPU to itself (no other suite runs meanwhile).
+    static func run(hosts count: Int, measuresCPU: Bool = false, _ body: @Sendable (BootedFleet) async throws -> Void) async throws {
+        if measuresCPU {
+            try await HostCPUGate.shared.exclusively { try await boot(hosts: count, body) }
+        } else {
+            try await HostCPUGate.shared.sharing { try await boot(hosts: count, body) }
         }
+    }
+
+    private static func boot(hosts count: Int, _ body: @Sendable (BootedFleet) async throws -> Void) async throws {
+        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-booted-\(UUID().uuidString.prefix(8))").path
+        let booted = Booted()
+        do {
+            try FileManager.default.createDirectory(atPath: repository + "/deploy/tokens", withIntermediateDirectories: true)
+            // The build output is shared read-only at the same path: the agent binary and
+            // fixture the tests built, and this checkout's install script.
+            let shared = Array(Set([checkout, (agentPath as NSString).deletingLastPathComponent]))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 1...count {
+                    group.addTask { await booted.add(try await BootedHost.boot(name: "h\(index)", sharing: shared), at: index) }
+                }
+                try await group.waitForAll()
+            }
+            let hosts = await booted.ordered
+            var outputs: [String] = []
+            var inventory = ""
+            for host in hosts {
+                outputs.append(try await install(on: host))
+                let token = try await host.runChecked(["cat", "/etc/drover/token"])
+                let tokenFile = repository + "/deploy/tokens/" + host.name
+                FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+                inventory += "[hosts.\(host.name)]\naddress = \"\(host.address)\"\nport = \(port)\ntoken_file = \"tokens/\(host.name)\"\n\n"
+            }
+            try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
+            try await body(BootedFleet(hosts: hosts, repository: repository, installOutput: outputs))
+        } catch {
+            await tearDown(await booted.all, repository)
+            throw error
+        }
+        await tearDown(await booted.all, repository)
     }
 
     /// Installs (or upgrades) the agent on `host` with the project's script, as root there.
     @discardableResult
-    static func install(on host: BootedHost, binary: String = agentPath, extra: [String] = []) async throws -> String {
-        try await host.runChecked([checkout + "/deploy/install-agent.sh", "--binary", binary, "--listen", "\(host.address):\(port)"] + extra)
+    static func install(on host: BootedHost, binary: String = agentPath) async throws -> String {
+        try await host.runChecked([checkout + "/deploy/install-agent.sh", "--binary", binary, "--listen", "\(host.address):\(port)"])
     }
 
     private static func tearDown(_ hosts: [BootedHost], _ repository: String) async {

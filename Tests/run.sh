@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine, as root: installs what it needs, builds
+# every target (warnings in Drover's own code fail it), runs every test — unit tests, throwaway
+# systemd user managers, and three booted hosts (systemd-nspawn) with the agent installed by
+# deploy/install-agent.sh — and checks that nothing the tests started is left behind.
+# CI (.ci/run) runs exactly this. Exit code: 0 all passed and nothing left, 1 otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Tests/run.sh: run it as root: the tests boot systemd managers and hosts of their own" >&2; exit 1
+fi
+command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+if ! command -v swift >/dev/null; then
+    echo "Tests/run.sh: no Swift toolchain on PATH (nor in /opt/swift): install Swift 6.1 or later from swift.org and put its usr/bin on PATH" >&2
+    exit 1
+fi
+
+echo "== install (Debian packages)"
+Tests/install-dependencies.sh
+
+echo "== build (every target; warnings are errors for Drover's own code)"
+swift build 2>&1 | tee /tmp/drover-test-build.log
+if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" /tmp/drover-test-build.log; then
+    echo "FAIL: the build has warnings in Drover's own code (above)"
+    exit 1
+fi
+
+echo "== test"
+status=0
+swift test 2>&1 | tee /tmp/drover-test.log || status=$?
+
+echo "== leftovers"
+leftovers=0
+for root in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+    if ls "$root" 2>/dev/null | grep -q '^drover-testbed-'; then
+        echo "FAIL: test-bed cgroups left under $root:"; ls "$root" | grep '^drover-testbed-'; leftovers=1
+    fi
+done
+if ls /tmp 2>/dev/null | grep -q '^drover-testbed-'; then
+    echo "FAIL: test-bed directories left in /tmp:"; ls /tmp | grep '^drover-testbed-'; leftovers=1
+fi
+if ip -o link show 2>/dev/null | grep -q ': dtb[0-9]'; then
+    echo "FAIL: booted hosts' network interfaces left:"; ip -o link show | grep ': dtb[0-9]'; leftovers=1
+fi
+# Detection only (nothing is killed by name): no fixture, throwaway manager or booted host may survive.
+if ps -eo pid,args | grep -E 'drover-fixture|/lib/systemd/systemd --user|systemd-nspawn.*drover-testbed-' | grep -v grep; then
+    echo "FAIL: processes started by the tests are still running (above)"; leftovers=1
+fi
+[ "$leftovers" -eq 0 ] && echo "none"
+
+# XCTest prints "Executed 0 tests" (every test is Swift Testing): say the real result plainly.
+summary=$(grep -E 'Test run with [0-9]+ tests?' /tmp/drover-test.log | tail -1 || true)
+echo "${summary:-no test summary: the test run did not finish (see above)}"
+[ "$status" -eq 0 ] && [ "$leftovers" -eq 0 ] && [ -n "$summary" ]
