@@ -19,8 +19,8 @@ fi
 echo "== install (Debian packages)"
 Tests/install-dependencies.sh
 
-echo "== build (every target; warnings are errors for Drover's own code)"
-swift build 2>&1 | tee /tmp/drover-test-build.log
+echo "== build (every target and test; warnings are errors for Drover's own code)"
+swift build --build-tests 2>&1 | tee /tmp/drover-test-build.log
 if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" /tmp/drover-test-build.log; then
     echo "FAIL: the build has warnings in Drover's own code (above)"
     exit 1

@@ -166,7 +166,7 @@ extension BootedHostTests {
             // The state directory on a 40 MiB filesystem.
             try await host.runChecked(["sh", "-c", "systemctl stop drover-agent && mount -t tmpfs -o size=40m drover-state /var/lib/drover && systemctl start drover-agent"])
             let big = fleet.repository + "/big"
-            FileManager.default.createFile(atPath: big, contents: Data(count: 64 << 20))
+            try #require(FileManager.default.createFile(atPath: big, contents: Data(count: 64 << 20)))
             try fleet.writeManifest("big", "artifact = \"big\"\nbinary = \"big\"\n")
             let refused = try await fleet.drover("deploy", "big")
             #expect(refused.status == 1, "\(refused)")

@@ -157,7 +157,7 @@ public final class BootedHost: Sendable {
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
         let inside = "ip link set lo up && ip addr add \(address)/24 dev host0 && ip link set host0 up && ip route add default via \(gatewayAddress)"
         try await Self.command("/usr/bin/nsenter", ["-t", pid, "-n", "/bin/sh", "-c", inside])
-        FileManager.default.createFile(atPath: root + "/network-ready", contents: nil)
+        _ = FileManager.default.createFile(atPath: root + "/network-ready", contents: nil)
     }
 
     /// PID of the machine's systemd (PID 1 inside), nil between a shutdown and the next boot.

@@ -51,7 +51,9 @@ struct BootedFleet: Sendable {
                 outputs.append(try await install(on: host))
                 let token = try await host.runChecked(["cat", "/etc/drover/token"])
                 let tokenFile = repository + "/deploy/tokens/" + host.name
-                FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600])
+                guard FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw AgentTestError("cannot write \(tokenFile)")
+                }
                 inventory += "[hosts.\(host.name)]\naddress = \"\(host.address)\"\nport = \(port)\ntoken_file = \"tokens/\(host.name)\"\n\n"
             }
             try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
