@@ -31,7 +31,7 @@ struct BootedFleet: Sendable {
     }
 
     private static func boot(hosts count: Int, _ body: @Sendable (BootedFleet) async throws -> Void) async throws {
-        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-booted-\(UUID().uuidString.prefix(8))").path
+        let repository = try makeTestbedDirectory("fleet")
         let booted = Booted()
         do {
             try FileManager.default.createDirectory(atPath: repository + "/deploy/tokens", withIntermediateDirectories: true)

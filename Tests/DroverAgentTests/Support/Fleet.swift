@@ -14,7 +14,7 @@ struct Fleet: Sendable {
         try await HostCPUGate.shared.sharing {
             var managers: [ThrowawayUserManager] = []
             var agents: [AgentProcess] = []
-            let repository = FileManager.default.temporaryDirectory.appendingPathComponent("drover-cli-\(UUID().uuidString.prefix(8))").path
+            let repository = try makeTestbedDirectory("cli")
             do {
                 try FileManager.default.createDirectory(atPath: repository + "/deploy", withIntermediateDirectories: true)
                 for _ in 0..<count {
