@@ -12,7 +12,17 @@ packages=(
     iproute2           # ip: each booted host's own network interface and address
     libarchive-dev     # reading .tar.gz release artifacts safely
     libsqlite3-dev     # the agent's state store (GRDB)
+    python3            # the Python service the booted-host tests deploy (as a tarball)
 )
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-dependencies: all ${#packages[@]} packages are installed"
+    exit 0
+fi
+echo "install-dependencies: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}"
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -165,8 +165,16 @@ extension BootedHostTests {
             let host = fleet.hosts[0]
             // The state directory on a 40 MiB filesystem.
             try await host.runChecked(["sh", "-c", "systemctl stop drover-agent && mount -t tmpfs -o size=40m drover-state /var/lib/drover && systemctl start drover-agent"])
+            let bytes = Data(count: 64 << 20)
+            let direct = try await fleet.request(host, .PUT, "/v1/services/big/releases/1", body: bytes, contentType: "application/octet-stream",
+                                                 headers: ["Content-Digest": contentDigest(of: bytes),
+                                                           "Drover-Spec": Data(#"{"binary": "big"}"#.utf8).base64EncodedString()])
+            let answer = String(decoding: direct.body, as: UTF8.self)
+            #expect(direct.status.code == 507 && answer.contains("no_space") && answer.contains("out of space"), "\(direct.status) \(answer)")
+
+            // The same through the CLI: the operator reads why.
             let big = fleet.repository + "/big"
-            try #require(FileManager.default.createFile(atPath: big, contents: Data(count: 64 << 20)))
+            try #require(FileManager.default.createFile(atPath: big, contents: bytes))
             try fleet.writeManifest("big", "artifact = \"big\"\nbinary = \"big\"\n")
             let refused = try await fleet.drover("deploy", "big")
             #expect(refused.status == 1, "\(refused)")

@@ -117,14 +117,18 @@ struct BootedFleet: Sendable {
     }
 
     /// An authenticated request to one host's agent, over the network, as the CLI makes it.
-    func request(_ host: BootedHost, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (status: HTTPResponseStatus, body: Data) {
+    func request(
+        _ host: BootedHost, _ method: HTTPMethod, _ path: String, body: Data? = nil,
+        contentType: String = "application/json", headers: [String: String] = [:]
+    ) async throws -> (status: HTTPResponseStatus, body: Data) {
         let token = try String(contentsOfFile: repository + "/deploy/tokens/" + host.name, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         var request = HTTPClientRequest(url: "http://\(host.address):\(Self.port)\(path)")
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(data: body))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
