@@ -72,7 +72,10 @@ if [ "$mode" = uninstall ]; then
             # Instances first (templates are stopped through their instances), then sockets and slices.
             mapfile -t running < <(systemctl list-units --all --plain --no-legend --full 'drover-*' | awk '{print $1}' | grep -vx 'drover-agent.service' || true)
             [ "${#running[@]}" -eq 0 ] || systemctl stop "${running[@]}" || true
-            for name in "${units[@]}"; do rm -f "$managed_unit_dir/$name"; done
+            for name in "${units[@]}"; do
+                rm -f "$managed_unit_dir/$name" "$managed_unit_dir/$name.d/90-drover-limits.conf"   # and a live resize's drop-in
+                rmdir "$managed_unit_dir/$name.d" 2>/dev/null || true
+            done
             say "stopped ${#running[@]} and removed ${#units[@]} generated unit(s)"
         fi
         rm -rf "$state_dir" "$config_dir"

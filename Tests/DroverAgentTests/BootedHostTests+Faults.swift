@@ -148,7 +148,10 @@ extension BootedHostTests {
             try await BootedFleet.install(on: host)
             #expect(try await fleet.service("web", on: host).instances.map(\.mainPID) == pids)
 
-            // Purge: nothing of Drover is left.
+            // Purge: nothing of Drover is left, a live resize's drop-in included.
+            let resized = try await fleet.request(host, .PUT, "/v1/services/web/limits", body: Data(#"{"cpuPercent": 150}"#.utf8))
+            #expect(resized.status == .ok, "\(resized.status)")
+            #expect(try await host.run(["sh", "-c", "ls /etc/systemd/system/drover-web_*.service.d/"]).output.contains("90-drover-limits.conf"))
             let purge = try await host.runChecked([script, "--uninstall", "--purge"])
             #expect(purge.contains("nothing of Drover is left"), "\(purge)")
             let units = try await host.runChecked(["systemctl", "list-units", "--all", "--plain", "--no-legend", "drover-*"])
