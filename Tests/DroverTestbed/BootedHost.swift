@@ -207,17 +207,15 @@ public final class BootedHost: Sendable {
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
     }
 
-    /// Runs a command inside the machine (all its namespaces, as root), with `input` on stdin.
-    public func run(_ command: [String], input: Data? = nil, timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+    /// Runs a command inside the machine (all its namespaces, as root).
+    public func run(_ command: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
         guard let leader = leaderPID else { throw TestbedError("host \(name) is not running") }
-        let id = UUID().uuidString.prefix(8)
-        let outputFile = root + "/run-\(id).out", inputFile = root + "/run-\(id).in"
-        defer { unlink(outputFile); unlink(inputFile) }
-        if let input { try input.write(to: URL(fileURLWithPath: inputFile)) }
+        let outputFile = root + "/run-\(UUID().uuidString.prefix(8)).out"
+        defer { unlink(outputFile) }
         let child = try ChildProcess.spawn(
             "/usr/bin/nsenter", ["-t", String(leader), "-a"] + command,
             environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"],
-            output: outputFile, input: input == nil ? nil : inputFile
+            output: outputFile
         )
         let finished = await waitUntil(timeout: timeout, interval: .milliseconds(20)) { !child.isRunning }
         if !finished {
@@ -231,8 +229,8 @@ public final class BootedHost: Sendable {
 
     /// Like `run`, but a non-zero exit is an error that shows what the command printed.
     @discardableResult
-    public func runChecked(_ command: [String], input: Data? = nil, timeout: Duration = .seconds(120)) async throws -> String {
-        let result = try await run(command, input: input, timeout: timeout)
+    public func runChecked(_ command: [String], timeout: Duration = .seconds(120)) async throws -> String {
+        let result = try await run(command, timeout: timeout)
         guard result.status == 0 else {
             throw TestbedError("'\(command.joined(separator: " "))' on \(name) exited \(result.status):\n\(result.output)")
         }

@@ -17,16 +17,14 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts `executable` with `arguments` (argv[0] excluded). `environment` nil inherits
-    /// ours; `output` nil discards stdout and stderr, otherwise appends both to that file;
-    /// `input` is a file read as stdin (default `/dev/null`).
+    /// ours; `output` nil discards stdout and stderr, otherwise appends both to that file.
     public static func spawn(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, output: String? = nil,
-        input: String? = nil
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, output: String? = nil
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, input ?? "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
