@@ -114,7 +114,8 @@ missing_libraries() { ldd "$binary" 2>/dev/null | awk '/not found/ {print $1}' |
 missing=$(missing_libraries)
 if [[ "$missing" =~ libarchive|libsqlite3|libsystemd ]] && command -v apt-get >/dev/null; then
     say "installing the system libraries the agent uses (libarchive13 libsqlite3-0 libsystemd0)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libarchive13 libsqlite3-0 libsystemd0 >/dev/null \
+    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libarchive13 libsqlite3-0 libsystemd0 >/dev/null; }
+    apt_install 2>/dev/null || { apt-get update -qq && apt_install; } \
         || fail "could not install libarchive13 libsqlite3-0 libsystemd0 with apt-get; install them and run this again"
     missing=$(missing_libraries)
 fi
