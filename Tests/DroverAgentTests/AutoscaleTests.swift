@@ -158,18 +158,34 @@ struct AutoscaleTests {
         let instances = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
         #expect(try await agent.request(.GET, "/metrics", authorized: false).status == .unauthorized)
 
-        // Burn 300 ms of CPU in slot 1 between two readings: a rate shows up for it.
-        _ = try await agent.request(.GET, "/v1/services/\(service)/instances")
+        // Keep slot 1 burning CPU until a rate shows up for it. (One fixed burn was flaky: on a
+        // loaded machine its wall time spread over readings far apart, diluting the rate.)
         let port = try #require(instances.first { $0.slot == 1 }?.port)
-        _ = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/burn?ms=300"), timeout: .seconds(10))
-        // A rate needs a second reading at least 0.5 s after the first.
-        var busy: InstanceInfo?
-        // (A reading between the previous one and the burn may show the idle rate first.)
-        let measured = await waitUntil(timeout: .seconds(5), interval: .milliseconds(100)) {
-            busy = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self).first { $0.slot == 1 }
-            return (busy?.cpuCores ?? 0) > 0.1
+        let busy = await withTaskGroup(of: InstanceInfo??.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    _ = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/burn?ms=200"), timeout: .seconds(10))
+                }
+                return nil
+            }
+            group.addTask {
+                var busy: InstanceInfo?
+                await waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) {
+                    busy = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self).first { $0.slot == 1 }
+                    return (busy?.cpuCores ?? 0) > 0.1
+                }
+                return .some(busy)
+            }
+            var result: InstanceInfo?
+            for await outcome in group {
+                if let outcome {
+                    result = outcome
+                    group.cancelAll()
+                }
+            }
+            return result
         }
-        #expect(measured, "\(String(describing: busy))")
+        #expect((busy?.cpuCores ?? 0) > 0.1, "\(String(describing: busy))")
 
         let text = try await agent.request(.GET, "/metrics").text
         #expect(text.contains("# TYPE drover_instance_cpu_cores gauge"))
