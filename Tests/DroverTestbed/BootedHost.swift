@@ -217,13 +217,16 @@ public final class BootedHost: Sendable {
             environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"],
             output: outputFile
         )
-        let finished = await waitUntil(timeout: timeout, interval: .milliseconds(20)) { !child.isRunning }
-        if !finished {
+        // Woken by the child's exit, or by the deadline, which kills it.
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
             kill(child.pid, SIGKILL)
-            _ = await child.wait()
-            throw TestbedError("'\(command.joined(separator: " "))' on \(name) did not finish within \(timeout)")
         }
         let status = await child.wait()
+        deadline.cancel()
+        if await deadline.result.isSuccess {
+            throw TestbedError("'\(command.joined(separator: " "))' on \(name) did not finish within \(timeout)")
+        }
         return (status, (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "")
     }
 
@@ -304,4 +307,8 @@ public final class BootedHost: Sendable {
         }
         return status
     }
+}
+
+private extension Result {
+    var isSuccess: Bool { if case .success = self { true } else { false } }
 }
