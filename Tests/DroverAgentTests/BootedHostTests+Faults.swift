@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import DroverAPI
+import DroverClient
+import DroverCore
 import DroverTestbed
 import Foundation
-import NIOCore
 import Testing
 
 /// What happens to a booted host when things go wrong: reboots, a stopped or killed agent,
@@ -55,34 +56,41 @@ extension BootedHostTests {
     @Test func theAgentKilledAtEachStepOfARolloutResumesOrRevertsIt() async throws {
         try await BootedFleet.run(hosts: 1) { fleet in
             let host = fleet.hosts[0]
-            try fleet.writeManifest("web", Self.manifest(["--print", "v0"]))
+            // Each new instance must stay healthy 3 s: a kill right after a step that started
+            // one lands with the rollout still running.
+            let manifest = { (label: String) in Self.manifest(["--print", label], minHealthy: "3s") }
+            try fleet.writeManifest("web", manifest("v0"))
             #expect(try await fleet.drover("deploy", "web").status == 0)
             // How many steps a rollout from one release to another takes here, undisturbed.
             let start = try await fleet.events("web", on: host).last?.id ?? 0
-            try fleet.writeManifest("web", Self.manifest(["--print", "v1"]))
+            try fleet.writeManifest("web", manifest("v1"))
             #expect(try await fleet.drover("deploy", "web").status == 0)
-            let steps = try await fleet.events("web", on: host).filter { $0.id > start && $0.kind == "deployment.step" }.count
+            let steps = try await fleet.events("web", on: host, since: start).filter { $0.kind == "deployment.step" }.count
             #expect(steps >= 2, "a rolling replacement takes steps")
+            let ends: Set = ["deployment.succeeded", "deployment.reverted", "deployment.failed"]
             for step in 1...max(steps, 1) {
                 let seen = try await fleet.events("web", on: host).last?.id ?? 0
                 let agentBefore = try await BootedFleet.mainPID(of: "drover-agent.service", on: host)
-                try fleet.writeManifest("web", Self.manifest(["--print", "v\(step + 1)"]))
+                try fleet.writeManifest("web", manifest("v\(step + 1)"))
                 let (cli, _) = try fleet.startDrover("deploy", "web")
+                var endedBeforeKill = false
                 let reached = await waitUntil(timeout: .seconds(60), interval: .milliseconds(5)) {
-                    let taken = (try? await fleet.events("web", on: host))?.filter { $0.id > seen && $0.kind == "deployment.step" } ?? []
-                    return taken.count >= step
+                    let events = (try? await fleet.events("web", on: host, since: seen)) ?? []
+                    endedBeforeKill = events.contains { ends.contains($0.kind) }
+                    return events.filter { $0.kind == "deployment.step" }.count >= step
                 }
                 #expect(reached, "step \(step) of the rollout")
                 try await host.runChecked(["systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", "drover-agent.service"])
                 _ = await cli.wait()
+                // Before the last step the rollout was still running: the agent must resume it.
+                if step < steps { #expect(!endedBeforeKill, "the kill at step \(step) landed mid-rollout") }
                 // systemd restarts the agent; it picks the rollout up from its store.
                 let outcome = await waitUntil(timeout: .seconds(90), interval: .milliseconds(250)) {
-                    guard let events = try? await fleet.events("web", on: host) else { return false }
-                    let ended = events.contains { $0.id > seen && ["deployment.succeeded", "deployment.reverted", "deployment.failed"].contains($0.kind) }
-                    return ended ? await Self.settled(fleet, host, instances: 2) != nil : false
+                    guard let events = try? await fleet.events("web", on: host, since: seen) else { return false }
+                    return events.contains { ends.contains($0.kind) } ? await Self.settled(fleet, host, instances: 2) != nil : false
                 }
                 let agentAfter = try await BootedFleet.mainPID(of: "drover-agent.service", on: host)
-                let events = try await fleet.events("web", on: host).filter { $0.id > seen }.map(\.kind)
+                let events = try await fleet.events("web", on: host, since: seen).map(\.kind)
                 #expect(outcome, "killed at step \(step), the rollout ended with 2 instances of one version: \(events)")
                 #expect(agentAfter != agentBefore && agentAfter != 0, "systemd restarted the agent")
                 print("agent SIGKILLed at rollout step \(step) of \(steps): \(events.filter { $0.hasPrefix("deployment.") && $0 != "deployment.step" })")
@@ -111,7 +119,7 @@ extension BootedHostTests {
                 return templateNow == original && socketNow == originalSocket
             }
             #expect(repaired, "both unit files are back as rendered")
-            let restored = try await fleet.events("web", on: host).filter { $0.id > seen && $0.kind == "unit.restored" }
+            let restored = try await fleet.events("web", on: host, since: seen).filter { $0.kind == "unit.restored" }
             #expect(restored.contains { $0.message.contains("drover-web_\(version)@.service") && $0.message.contains("drover-web.socket") },
                     "the repair is an event naming both units: \(restored.map(\.message))")
             #expect(await Self.get("http://\(host.address):8080/") != nil)
@@ -149,8 +157,7 @@ extension BootedHostTests {
             #expect(try await fleet.service("web", on: host).instances.map(\.mainPID) == pids)
 
             // Purge: nothing of Drover is left, a live resize's drop-in included.
-            let resized = try await fleet.request(host, .PUT, "/v1/services/web/limits", body: Data(#"{"cpuPercent": 150}"#.utf8))
-            #expect(resized.status == .ok, "\(resized.status)")
+            _ = try await fleet.agent(host).setLimits(ServiceName("web"), InstanceLimits(cpuPercent: 150))
             #expect(try await host.run(["sh", "-c", "ls /etc/systemd/system/drover-web_*.service.d/"]).output.contains("90-drover-limits.conf"))
             let purge = try await host.runChecked([script, "--uninstall", "--purge"])
             #expect(purge.contains("nothing of Drover is left"), "\(purge)")
@@ -168,16 +175,14 @@ extension BootedHostTests {
             let host = fleet.hosts[0]
             // The state directory on a 40 MiB filesystem.
             try await host.runChecked(["sh", "-c", "systemctl stop drover-agent && mount -t tmpfs -o size=40m drover-state /var/lib/drover && systemctl start drover-agent"])
-            let bytes = Data(count: 64 << 20)
-            let direct = try await fleet.request(host, .PUT, "/v1/services/big/releases/1", body: bytes, contentType: "application/octet-stream",
-                                                 headers: ["Content-Digest": contentDigest(of: bytes),
-                                                           "Drover-Spec": Data(#"{"binary": "big"}"#.utf8).base64EncodedString()])
-            let answer = String(decoding: direct.body, as: UTF8.self)
-            #expect(direct.status.code == 507 && answer.contains("no_space") && answer.contains("out of space"), "\(direct.status) \(answer)")
+            let big = fleet.repository + "/big"
+            try #require(FileManager.default.createFile(atPath: big, contents: Data(count: 64 << 20)))
+            let refusal = await #expect(throws: AgentClientError.self) {
+                try await fleet.agent(host).upload(ServiceName("big"), ReleaseVersion("1"), file: big, spec: ServiceSpec(binary: "big"))
+            }
+            #expect(refusal?.kind == .agent(status: 507, code: "no_space") && refusal?.message.contains("out of space") == true, "\(String(describing: refusal))")
 
             // The same through the CLI: the operator reads why.
-            let big = fleet.repository + "/big"
-            try #require(FileManager.default.createFile(atPath: big, contents: bytes))
             try fleet.writeManifest("big", "artifact = \"big\"\nbinary = \"big\"\n")
             let refused = try await fleet.drover("deploy", "big")
             #expect(refused.status == 1, "\(refused)")
@@ -187,7 +192,8 @@ extension BootedHostTests {
             #expect(!files.contains("big") && !files.split(separator: "\n").contains { $0.contains("staging/") }, "nothing half-written: \(files)")
             let used = try await host.runChecked(["sh", "-c", "df --output=used -k /var/lib/drover | tail -1"])
             #expect((Int(used.trimmingCharacters(in: .whitespacesAndNewlines)) ?? .max) < 4096, "the space is given back (\(used) KiB used)")
-            #expect((try await fleet.request(host, .GET, "/v1/services/big")).status == .notFound)
+            let unknown = await #expect(throws: AgentClientError.self) { try await fleet.service("big", on: host) }
+            #expect(unknown?.kind == .agent(status: 404, code: "unknown_service"), "no trace of the service: \(String(describing: unknown))")
 
             // The next upload, one that fits, works.
             try fleet.writeManifest("web", Self.manifest(["--print", "fits"]))
@@ -208,7 +214,7 @@ extension BootedHostTests {
             try fleet.writeManifest("web", Self.manifest(["--print", "v2"]))
             let (cli, output) = try fleet.startDrover("--timeout", "5", "deploy", "web", "--batch", "1")
             let rolling = await waitUntil(timeout: .seconds(60), interval: .milliseconds(5)) {
-                (try? await fleet.events("web", on: h1))?.contains { $0.id > seen && $0.kind == "deployment.started" } == true
+                (try? await fleet.events("web", on: h1, since: seen))?.contains { $0.kind == "deployment.started" } == true
             }
             #expect(rolling)
             try await h2.disconnect()

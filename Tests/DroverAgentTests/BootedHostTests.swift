@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(10)))
 struct BootedHostTests {
     /// The test fixture as a service behind one shared socket, health-checked on its own port.
-    static func manifest(_ arguments: [String], deadline: String = "20s") -> String {
+    static func manifest(_ arguments: [String], deadline: String = "20s", minHealthy: String = "0.5s") -> String {
         """
         artifact = "\(fixturePath)"
         binary = "web"
@@ -26,7 +26,7 @@ struct BootedHostTests {
         interval = "200ms"
 
         [rollout]
-        min_healthy = "0.5s"
+        min_healthy = "\(minHealthy)"
         deadline = "\(deadline)"
         """
     }
@@ -86,7 +86,7 @@ struct BootedHostTests {
                 return !instances.isEmpty && instances.allSatisfy { ($0.memoryBytes ?? 0) > 0 && ($0.cpuNanoseconds ?? 0) > 0 }
             }
             #expect(measured, "CPU and memory of every instance read from the booted host's cgroups")
-            let metrics = String(decoding: try await fleet.request(h1, .GET, "/metrics").body, as: UTF8.self)
+            let metrics = try await fleet.agent(h1).metrics()
             #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("drover_instance_memory_bytes{") && $0.contains("service=\"web\"") && !$0.hasSuffix(" 0") }, "\(metrics.prefix(2000))")
 
             // journald has the instances' lines, and `drover logs` reads them from every host.

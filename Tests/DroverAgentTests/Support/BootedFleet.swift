@@ -1,9 +1,8 @@
-import AsyncHTTPClient
 import DroverAPI
+import DroverClient
+import DroverCore
 import DroverTestbed
 import Foundation
-import NIOCore
-import NIOHTTP1
 import Testing
 
 /// Hosts booted with systemd as PID 1, each with its own address, the agent installed on each
@@ -92,53 +91,33 @@ struct BootedFleet: Sendable {
     /// Starts `drover` in the repository without waiting for it; what it prints goes to the
     /// returned file. The caller waits for it or ends it by PID.
     func startDrover(_ arguments: String...) throws -> (process: ChildProcess, output: String) {
-        let output = repository + "/.bg-\(UUID().uuidString.prefix(8))"
-        let process = try ChildProcess.spawn(
-            "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\"", droverPath] + arguments,
-            environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"], output: output
-        )
-        return (process, output)
-    }
-
-    /// The agent's events about `service` on `host`, oldest first.
-    func events(_ service: String, on host: BootedHost) async throws -> [EventInfo] {
-        let response = try await request(host, .GET, "/v1/events?service=\(service)&limit=1000")
-        guard response.status == .ok else { throw AgentTestError("GET events on \(host.name): \(response.status)") }
-        return try JSONDecoder.droverAPI.decode([EventInfo].self, from: response.body)
-    }
-
-    /// MainPID of a unit on `host` (0 when it does not run).
-    static func mainPID(of unit: String, on host: BootedHost) async throws -> Int32 {
-        Int32(try await host.runChecked(["systemctl", "show", "-p", "MainPID", "--value", unit]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        try Fleet.Run.startDrover(in: repository, arguments)
     }
 
     func writeManifest(_ service: String, _ text: String) throws {
         try text.write(toFile: repository + "/deploy/\(service).toml", atomically: true, encoding: .utf8)
     }
 
-    /// An authenticated request to one host's agent, over the network, as the CLI makes it.
-    func request(
-        _ host: BootedHost, _ method: HTTPMethod, _ path: String, body: Data? = nil,
-        contentType: String = "application/json", headers: [String: String] = [:]
-    ) async throws -> (status: HTTPResponseStatus, body: Data) {
+    /// The agent of `host`, through the typed client the CLI uses, over the network.
+    func agent(_ host: BootedHost) throws -> AgentClient {
         let token = try String(contentsOfFile: repository + "/deploy/tokens/" + host.name, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        var request = HTTPClientRequest(url: "http://\(host.address):\(Self.port)\(path)")
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: contentType)
-            request.body = .bytes(ByteBuffer(data: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        return (response.status, Data(buffer: try await response.body.collect(upTo: 16 << 20)))
+        return AgentClient(host: host.name, baseURL: "http://\(host.address):\(Self.port)", token: token)
     }
 
     /// One service on one host, as the agent reports it.
     func service(_ name: String, on host: BootedHost) async throws -> ServiceInfo {
-        let response = try await request(host, .GET, "/v1/services/\(name)")
-        guard response.status == .ok else { throw AgentTestError("GET \(name) on \(host.name): \(response.status) \(String(decoding: response.body, as: UTF8.self))") }
-        return try JSONDecoder.droverAPI.decode(ServiceInfo.self, from: response.body)
+        try await agent(host).service(ServiceName(name))
+    }
+
+    /// The agent's events about `service` on `host` after event `since` (the last 1,000 when
+    /// nil), oldest first.
+    func events(_ service: String, on host: BootedHost, since: Int64? = nil) async throws -> [EventInfo] {
+        try await agent(host).events(of: ServiceName(service), since: since, limit: 1000)
+    }
+
+    /// MainPID of a unit on `host` (0 when it does not run).
+    static func mainPID(of unit: String, on host: BootedHost) async throws -> Int32 {
+        Int32(try await host.runChecked(["systemctl", "show", "-p", "MainPID", "--value", unit]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }

@@ -54,6 +54,17 @@ struct Fleet: Sendable {
             return try decoder.decode(T.self, from: Data(stdout.utf8))
         }
 
+        /// Starts the built `drover` in `repository` without waiting for it; its stdout and
+        /// stderr go to the returned file.
+        static func startDrover(in repository: String, _ arguments: [String]) throws -> (process: ChildProcess, output: String) {
+            let output = repository + "/.bg-\(UUID().uuidString.prefix(8))"
+            let process = try ChildProcess.spawn(
+                "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\"", droverPath] + arguments,
+                environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"], output: output
+            )
+            return (process, output)
+        }
+
         /// Runs the built `drover` in `repository`, as an operator would.
         static func drover(in repository: String, _ arguments: [String]) async throws -> Run {
             let output = repository + "/.out-\(UUID().uuidString.prefix(8))"
@@ -85,10 +96,7 @@ struct Fleet: Sendable {
     /// Starts `drover` without waiting for it (e.g. `logs -f`); its stdout and stderr go to
     /// the returned file. The caller ends it by PID.
     func startDrover(_ arguments: String...) throws -> (process: ChildProcess, output: String) {
-        let output = repository + "/.bg-\(UUID().uuidString.prefix(8))"
-        let process = try ChildProcess.spawn(droverPath, arguments + ["--deploy-dir", repository + "/deploy"],
-                                             environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "NO_COLOR": "1"], output: output)
-        return (process, output)
+        try Run.startDrover(in: repository, arguments)
     }
 
     func writeManifest(_ service: String, _ text: String) throws {
