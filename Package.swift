@@ -44,7 +44,8 @@ let package = Package(
         .target(name: "DroverCore"),
 
         // Wire types of the agent API, shared by the agent and its clients (the CLI, tests).
-        .target(name: "DroverAPI", dependencies: ["DroverCore"], exclude: ["openapi.json"]),
+        // openapi.json is compiled in (embedInCode): the agent serves it, with no resource bundle to install.
+        .target(name: "DroverAPI", dependencies: ["DroverCore"], resources: [.embedInCode("openapi.json")]),
 
         // The typed client of the agent API, shared by the CLI, the benchmarks and the tests.
         .target(
@@ -54,6 +55,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
@@ -65,6 +67,7 @@ let package = Package(
             dependencies: [
                 "DroverCore", "DroverAPI", "DroverClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -14,15 +14,27 @@ public struct AgentClient: Sendable {
     public let host: String
     public let baseURL: String
     let token: String
+    /// How long a whole call may take (uploads and streams have their own).
     public var timeout: Duration
+    /// How long connecting may take: short, so a fleet command reports a silent host in
+    /// seconds, whatever `timeout` long operations need.
+    public let connectTimeout: Duration
     let http: HTTPClient
 
-    public init(host: String, baseURL: String, token: String, timeout: Duration = .seconds(30), http: HTTPClient = .shared) {
+    public init(host: String, baseURL: String, token: String, timeout: Duration = .seconds(30),
+                connectTimeout: Duration = FleetHTTPClient.defaultConnectTimeout, http: HTTPClient? = nil) {
         self.host = host
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
         self.timeout = timeout
-        self.http = http
+        self.connectTimeout = connectTimeout
+        self.http = http ?? FleetHTTPClient.shared(connectTimeout: connectTimeout)
+    }
+
+    /// `host:port` of the agent, for messages.
+    public var address: String {
+        let afterScheme = baseURL.range(of: "://").map { baseURL[$0.upperBound...] } ?? baseURL[...]
+        return String(afterScheme.prefix { $0 != "/" })
     }
 
     // MARK: Routes
@@ -100,9 +112,12 @@ public struct AgentClient: Sendable {
         return try body.split(separator: UInt8(ascii: "\n")).map { try decode(LogEntry.self, Data($0)) }
     }
 
-    /// The last `lines` lines, then new ones as they are written, until the task is cancelled.
-    public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion? = nil) -> AsyncThrowingStream<LogEntry, any Error> {
-        self.lines(logsPath(service, lines: lines, version: version, follow: true)) { try JSONDecoder.droverAPI.decode(LogEntry.self, from: $0) }
+    /// The last `lines` lines (or those after `cursor`, a `LogEntry.cursor` of an earlier
+    /// follow), then new ones as they are written, until the task is cancelled or the agent
+    /// stops.
+    public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion? = nil, after cursor: String? = nil) -> AsyncThrowingStream<LogEntry, any Error> {
+        let path = logsPath(service, lines: lines, version: version, follow: true) + (cursor.map { "&after=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? "")
+        return self.lines(path) { try JSONDecoder.droverAPI.decode(LogEntry.self, from: $0) }
     }
 
     public func metrics() async throws -> String {
@@ -163,7 +178,7 @@ public struct AgentClient: Sendable {
         } catch let error as AgentClientError {
             throw error
         } catch {
-            throw AgentClientError(.unreachable, host: host, message: Self.reason(error))
+            throw AgentClientError(.unreachable, host: host, message: reason(error))
         }
         try check(response.status, body: Data(buffer: body))
         return (response.status, Data(buffer: body))
@@ -181,7 +196,7 @@ public struct AgentClient: Sendable {
     /// An NDJSON stream: one decoded value per line, until the agent ends it or the consumer stops.
     private func lines<T: Sendable>(_ path: String, decode: @escaping @Sendable (Data) throws -> T) -> AsyncThrowingStream<T, any Error> {
         let request = request(.GET, path)
-        let (http, host) = (http, host)
+        let (http, host, reason) = (http, host, { @Sendable (error: any Error) in self.reason(error) })
         return AsyncThrowingStream { continuation in
             let reader = Task {
                 do {
@@ -189,7 +204,7 @@ public struct AgentClient: Sendable {
                     do {
                         response = try await http.execute(request, timeout: .hours(24 * 365))
                     } catch {
-                        throw AgentClientError(.unreachable, host: host, message: Self.reason(error))
+                        throw AgentClientError(.unreachable, host: host, message: reason(error))
                     }
                     if !(200..<300).contains(response.status.code) {
                         try check(response.status, body: Data(buffer: try await response.body.collect(upTo: 1 << 20)))
@@ -211,18 +226,15 @@ public struct AgentClient: Sendable {
                 } catch is DecodingError {
                     continuation.finish(throwing: AgentClientError(.invalidResponse, host: host, message: "a line of \(path) is not what the API promises"))
                 } catch {
-                    continuation.finish(throwing: AgentClientError(.unreachable, host: host, message: "the stream broke: \(Self.reason(error))"))
+                    continuation.finish(throwing: AgentClientError(.unreachable, host: host, message: "the stream broke: \(reason(error))", afterAnswer: true))
                 }
             }
             continuation.onTermination = { _ in reader.cancel() }
         }
     }
 
-    /// A connection failure in words.
-    static func reason(_ error: any Error) -> String {
-        let text = "\(error)"
-        if text.contains("connectTimeout") || text.contains("deadlineExceeded") { return "no answer in time" }
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused (is the agent running?)" }
-        return text
+    /// A connection failure in words (`ConnectionFailure`).
+    func reason(_ error: any Error) -> String {
+        ConnectionFailure(error).message(address: address, connectTimeout: connectTimeout, timeout: timeout)
     }
 }

@@ -17,11 +17,33 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
     /// The agent's name in the inventory (or its address).
     public let host: String
     public let message: String
+    /// The agent had answered, and a stream it was sending broke off (it stopped or
+    /// restarted mid-stream): worth resuming, unlike a host that never answered.
+    public let afterAnswer: Bool
 
-    public init(_ kind: Kind, host: String, message: String) {
+    public init(_ kind: Kind, host: String, message: String, afterAnswer: Bool = false) {
         self.kind = kind
         self.host = host
         self.message = message
+        self.afterAnswer = afterAnswer
+    }
+
+    /// What a person needs to tell apart about a host that did not do what was asked.
+    public enum Category: String, Sendable, Codable {
+        /// No answer: refused, no route, or silence.
+        case unreachable
+        /// The agent answered, and refused the token (401, 403).
+        case denied
+        /// The agent answered with an error of its own, or nonsense.
+        case failed
+    }
+
+    public var category: Category {
+        switch kind {
+        case .unreachable: .unreachable
+        case .agent(let status, _) where status == 401 || status == 403: .denied
+        case .agent, .invalidResponse: .failed
+        }
     }
 
     public var isUnreachable: Bool { kind == .unreachable }
@@ -35,6 +57,7 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case .unreachable: "\(host): unreachable: \(message)"
+        case .agent(let status, let code) where category == .denied: "\(host): denied: \(message) (\(status) \(code))"
         case .agent(let status, let code): "\(host): \(message) (\(status) \(code))"
         case .invalidResponse: "\(host): unexpected answer: \(message)"
         }

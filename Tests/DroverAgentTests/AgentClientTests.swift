@@ -25,9 +25,16 @@ struct AgentClientTests {
         let missing = try await #require(throws: AgentClientError.self) { try await client.service(try ServiceName("no-such")) }
         #expect(missing.kind == .agent(status: 404, code: "unknown_service") && missing.message.contains("no-such"))
         let wrongToken = AgentClient(host: "local", baseURL: agent.baseURL, token: "wrong")
-        #expect(try await #require(throws: AgentClientError.self) { try await wrongToken.services() }.code == "unauthorized")
-        let nobody = AgentClient(host: "gone", baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", token: "x", timeout: .seconds(5))
-        #expect(try await #require(throws: AgentClientError.self) { try await nobody.health() }.isUnreachable)
+        let denied = try await #require(throws: AgentClientError.self) { try await wrongToken.services() }
+        #expect(denied.code == "unauthorized" && denied.category == .denied && !denied.isUnreachable)
+        // A refused connection is reported at once (not retried until the 30 s timeout), in words.
+        let port = try freeLoopbackPort()
+        let nobody = AgentClient(host: "gone", baseURL: "http://127.0.0.1:\(port)", token: "x", timeout: .seconds(30))
+        let clock = ContinuousClock(), started = clock.now
+        let refused = try await #require(throws: AgentClientError.self) { try await nobody.health() }
+        #expect(clock.now - started < .seconds(3), "\(clock.now - started)")
+        #expect(refused.isUnreachable && refused.category == .unreachable)
+        #expect(refused.message == "connection refused by 127.0.0.1:\(port) (is the agent running?)", "\(refused.message)")
 
         // Following the logs: the past lines, then new ones as instances start.
         _ = try await client.scale(service, to: 1)

@@ -47,6 +47,7 @@ struct OpenAPIDocumentTests {
         // A basic call per operation, in an order that makes each meaningful, with its expected status.
         let calls: [(String, HTTPResponseStatus, () async throws -> AgentProcess.Reply)] = [
             ("health", .ok, { try await agent.request(.GET, "/v1/health", authorized: false) }),
+            ("openapi", .ok, { try await agent.request(.GET, "/v1/openapi.json") }),
             ("uploadRelease", .created, { try await agent.upload(service, "1", artifact: fixture, spec: #"{"binary": "web", "type": "notify"}"#) }),
             ("listServices", .ok, { try await agent.request(.GET, "/v1/services") }),
             ("getService", .ok, { try await agent.request(.GET, "/v1/services/\(service)") }),
@@ -103,6 +104,66 @@ struct OpenAPIDocumentTests {
             #expect(reply.status == expected, "\(operation): \(reply.status) \(reply.text)")
             #expect(operation.statuses.contains(Int(expected.code)), "\(operation) documents \(expected.code)")
         }
+        await agent.stop()
+    }
+
+    /// What schemathesis found the document allowing and the agent refusing: each is now
+    /// refused by the document too, and the agent's answer is one the document names.
+    @Test func theDocumentIsNoLooserThanTheAgent() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent(extraConfig: "max_instances = 7")
+        let service = uniqueService("strict")
+        #expect(try await agent.upload(service, "1", artifact: AgentLifecycleTests.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
+        let servedBody = try await agent.request(.GET, "/v1/openapi.json").body
+        let served = try #require(try JSONSerialization.jsonObject(with: servedBody) as? [String: Any])
+        let file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/DroverAPI/openapi.json").standardized)) as? [String: Any])
+        func value(_ document: [String: Any], _ path: [String]) -> Any? {
+            path.reduce(document as Any?) { ($0 as? [String: Any])?[$1] }
+        }
+        func pattern(_ path: [String]) throws -> NSRegularExpression {
+            try NSRegularExpression(pattern: try #require(value(file, path) as? String))
+        }
+        func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+            regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+
+        // The host's max_instances is the maximum the served document states.
+        for path in [["ScaleRequest", "properties", "instances"], ["DeploymentRequest", "properties", "instances"],
+                     ["AutoscalePolicy", "properties", "min"], ["AutoscalePolicy", "properties", "max"]] {
+            #expect(value(served, ["components", "schemas"] + path + ["maximum"]) as? Int == 7, "\(path)")
+        }
+        #expect(try await agent.scale(service, to: 7).status == .ok)
+        #expect(try await agent.scale(service, to: 8).status == .badRequest)
+        #expect(try await agent.scale(service, to: 0).status == .ok)
+
+        // rollback {"to": ""}: the document's pattern refuses it, and so does the agent (400).
+        let rollbackTo = try pattern(["paths", "/v1/services/{service}/rollback", "post", "requestBody", "content", "application/json", "schema", "properties", "to", "pattern"])
+        #expect(!matches(rollbackTo, "") && matches(rollbackTo, "1.2-rc1"))
+        let rollback = try await agent.request(.POST, "/v1/services/\(service)/rollback", body: Data(#"{"to": ""}"#.utf8), headers: [("Content-Type", "application/json")])
+        #expect(rollback.status == .badRequest, "\(rollback.text)")
+
+        // PUT /limits {}: at least one property.
+        #expect(value(file, ["components", "schemas", "InstanceLimits", "minProperties"]) as? Int == 1)
+        let limits = try await agent.request(.PUT, "/v1/services/\(service)/limits", body: Data("{}".utf8), headers: [("Content-Type", "application/json")])
+        #expect(limits.status == .badRequest, "\(limits.text)")
+
+        // An empty Content-Digest: the document's format refuses it, and the agent answers 400.
+        let parameters = try #require(value(file, ["paths", "/v1/services/{service}/releases/{version}", "put", "parameters"]) as? [[String: Any]])
+        let digestParameter = try #require(parameters.first { $0["name"] as? String == "Content-Digest" })
+        let digestPattern = try NSRegularExpression(pattern: try #require(value(digestParameter, ["schema", "pattern"]) as? String))
+        #expect(!matches(digestPattern, "") && matches(digestPattern, contentDigest(of: AgentLifecycleTests.fixture)))
+        #expect(try await agent.upload(service, "2", artifact: AgentLifecycleTests.fixture, digest: "").status == .badRequest)
+
+        // A method a path does not take, or that no route takes: 405 with Allow.
+        for (method, path, allow) in [("TRACE", "/v1/services", "GET"), ("PATCH", "/v1/services/\(service)/scale", "PUT"),
+                                      ("DELETE", "/v1/health", "GET"), ("TRACE", "/nowhere", "")] {
+            let reply = try await agent.request(HTTPMethod(rawValue: method), path)
+            #expect(reply.status == .methodNotAllowed, "\(method) \(path): \(reply.status) \(reply.text)")
+            #expect(reply.headers["Allow"].first == allow, "\(method) \(path): Allow \(reply.headers["Allow"])")
+        }
+        #expect(try await agent.request(.GET, "/v1/nowhere").status == .notFound, "an unknown path with a known method is still 404")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()
     }
 

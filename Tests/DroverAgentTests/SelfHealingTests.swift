@@ -70,6 +70,72 @@ struct SelfHealingTests {
         await agent.stop()
     }
 
+    @Test func aListenServiceCrashedPastItsStartLimitKeepsItsSocketHealsAndStaysDeployable() async throws {
+        // systemd stops a socket whose service hits its start limit, and the port stays held
+        // by the instances still running: the socket could never listen again.
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("sockloop")
+        let port = try freeLoopbackPort()
+        let spec = #"{"binary": "web", "type": "notify", "listen": "127.0.0.1:\#(port)", "restart": {"mode": "on-failure", "delaySeconds": 0, "burst": 2, "intervalSeconds": 60}}"#
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec).status == .created)
+        #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec).status == .created)
+        #expect(try await agent.scale(service, to: 2).status == .ok)
+        let socket = "drover-\(service).socket", victim = unit(service, "1", 2)
+        let client = try TrafficClient.start(port: port, work: bed.manager.root + "/\(service)-client")
+        #expect(await waitUntil { client.progress()["1"] != nil }, "the client is served")
+
+        // Killed again and again until the agent stops it at its start limit.
+        var stoppedAt: ContinuousClock.Instant?
+        var seen: [String] = []
+        for _ in 0..<10 {
+            let status = try await bed.systemd.status(of: victim)
+            seen.append("\(status.activeState)/\(status.subState)/\(status.mainPID ?? 0)")
+            if !status.isActive && status.activeState != "activating" {
+                stoppedAt = .now
+                break
+            }
+            if let pid = status.mainPID, status.isActive {
+                kill(pid, SIGKILL)
+                _ = await waitUntil(timeout: .seconds(5)) { (try? await bed.systemd.status(of: victim))?.mainPID != pid }
+            }
+            _ = await waitUntil(timeout: .seconds(5)) {
+                (try? await bed.systemd.status(of: victim)).map { $0.isActive || $0.activeState == "inactive" || $0.isFailed } ?? false
+            }
+        }
+        let stopped = try #require(stoppedAt, "the agent stopped \(victim) at its start limit: \(seen)")
+        #expect(try await bed.systemd.status(of: socket).isActive, "the shared socket still listens")
+        let shown = await waitUntil(timeout: .seconds(5)) {
+            let instances = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
+            return instances?.first { $0.slot == 2 }?.crashLoop?.contains("start limit") == true
+        }
+        #expect(shown, "the instance shows as crash-looping, at its start limit")
+
+        // Back within the back-off, through the same socket.
+        let back = await waitUntil(timeout: .seconds(20), interval: .milliseconds(100)) {
+            (try? await bed.systemd.status(of: victim))?.isActive == true
+        }
+        #expect(back)
+        #expect(ContinuousClock.now - stopped < .seconds(15), "back within 15 s: \(ContinuousClock.now - stopped)")
+        #expect(try await bed.systemd.status(of: socket).isActive)
+
+        // Still deployable: a scale and a rolling deploy work, and the client saw no failure.
+        let scaled = try await agent.scale(service, to: 3)
+        #expect(scaled.status == .ok, "\(scaled.text)")
+        let deployment = try await agent.deploy(service, #"{"version": "2", "strategy": {"maxSurge": 1, "minHealthySeconds": 0.2}}"#)
+            .decode(DeploymentInfo.self)
+        #expect(try await agent.finished(deployment).state == .succeeded)
+        #expect(await waitUntil { (client.progress()["2"] ?? 0) > 0 }, "the client reaches v2")
+        let result = try await client.finish()
+        #expect(result.failed == 0, "no request refused or reset through the socket: \(result.errors)")
+        #expect(result.ok > 50, "enough traffic to mean something: \(result.ok)")
+        let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
+        #expect(events.contains { $0.kind == "instance.crashed" && $0.message.contains("start limit") }, "\(events.map(\.message))")
+        #expect(!events.contains { $0.kind == "socket.failed" }, "\(events.map(\.message))")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
     @Test func anAgentKilledAfterRecordingAScaleConvergesOnStart() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()

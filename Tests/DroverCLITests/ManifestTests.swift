@@ -16,6 +16,7 @@ import Testing
         hosts = ["web"]
         start_timeout = "90s"
         stop_timeout = "10s"
+        stop_signal = "SIGQUIT"
         watchdog = "5s"
 
         [environment]
@@ -66,7 +67,7 @@ import Testing
         let spec = manifest.spec
         #expect(spec.binary == "bin/web" && spec.arguments == ["--port", "${PORT}"] && spec.type == .notify)
         #expect(spec.listen == "0.0.0.0:8080")
-        #expect(spec.startTimeoutSeconds == 90 && spec.stopTimeoutSeconds == 10 && spec.watchdogSeconds == 5)
+        #expect(spec.startTimeoutSeconds == 90 && spec.stopTimeoutSeconds == 10 && spec.watchdogSeconds == 5 && spec.stopSignal == "SIGQUIT")
         #expect(spec.environment == ["MODE": "production"])
         #expect(spec.health == ServiceSpec.HealthCheck(path: "/healthz", timeoutSeconds: 0.5))
         #expect(spec.restart == ServiceSpec.RestartPolicy(mode: "always", delaySeconds: 2, burst: 10, intervalSeconds: 300))
@@ -80,6 +81,10 @@ import Testing
         let policy = try #require(manifest.autoscale)
         #expect(policy.min == 2 && policy.max == 10 && policy.cpu == 0.75 && policy.memoryBytes == 400 << 20)
         #expect(policy.interval == .seconds(10) && policy.scaleDownStabilization == .seconds(300))
+    }
+
+    @Test func aStopSignalMayBeNamedWithOrWithoutSIG() throws {
+        #expect(try Manifest.parse("artifact = \"web\"\nstop_signal = \"quit\"\n", file: "deploy/web.toml").spec.stopSignal == "SIGQUIT")
     }
 
     @Test func aMinimalManifestTakesDefaults() throws {
@@ -105,6 +110,7 @@ import Testing
         ("no artifact", "instances = 2\n", nil, nil, "missing 'artifact'"),
         ("tarball without binary", "artifact = \"web.tar.gz\"\n", nil, nil, "missing 'binary'"),
         ("bad type", "artifact = \"web\"\n\ntype = \"forking\"\n", 3, "type", "\"simple\" or \"notify\""),
+        ("stop signal nothing drains on", "artifact = \"web\"\nstop_signal = \"KILL\"\n", 2, "stop_signal", "SIGQUIT"),
         ("listen systemd refuses", "artifact = \"web\"\nlisten = \"localhost:80\"\n", 2, "listen", "not an IPv4 address"),
         ("environment not a string", "artifact = \"web\"\n[environment]\nPORTS = 8080\n", 3, "environment.PORTS", "must be a string"),
         ("reserved environment", "artifact = \"web\"\n[environment]\nPORT = \"1\"\n", 3, "environment.PORT", "set by Drover"),

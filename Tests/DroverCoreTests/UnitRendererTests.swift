@@ -30,7 +30,28 @@ import Testing
         #expect(unit.contains("\nWatchdogSec=10\n"))
         #expect(unit.contains("\nKillMode=control-group\n"))
         #expect(unit.contains("\nDynamicUser=yes\n"))
-        #expect(unit.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources\nSystemCallErrorNumber=EPERM\n"))
+        #expect(unit.contains("\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources\nSystemCallFilter=setpriority\nSystemCallErrorNumber=EPERM\n"))
+        #expect(unit.contains("\nStartLimitIntervalSec=60\nStartLimitBurst=5\n"))
+        #expect(!unit.contains("KillSignal="))
+    }
+
+    @Test func aListenServiceLeavesItsStartLimitToTheAgentSoTheSocketSurvivesCrashLoops() throws {
+        let unit = try UnitRenderer.template(for: ServiceSpec(binary: "web", listen: "0.0.0.0:8080"), in: context())
+        #expect(unit.contains("\nStartLimitIntervalSec=0\n"))
+        #expect(!unit.contains("StartLimitBurst"))
+        #expect(unit.contains("\nSockets=drover-web.socket\n"))
+        let holder = UnitRenderer.socketHolder(service: web, scope: .system)
+        #expect(holder.contains("\nStartLimitIntervalSec=0\n") && holder.contains("\nRestart=always\n"))
+    }
+
+    @Test func aStopSignalBecomesKillSignalAndOnlyDrainSignalsAreTaken() throws {
+        var spec = ServiceSpec(binary: "web")
+        spec.stopSignal = "SIGQUIT"
+        #expect(try UnitRenderer.template(for: spec, in: context()).contains("\nKillSignal=SIGQUIT\n"))
+        for refused in ["SIGKILL", "SIGSTOP", "QUIT", "SIGQUIT\nExecStartPre=/bin/sh", ""] {
+            spec.stopSignal = refused
+            #expect(throws: SpecError.self) { try UnitRenderer.template(for: spec, in: context()) }
+        }
     }
 
     @Test func simpleServicesUseTypeExecSoAFailedExecFailsTheStart() throws {

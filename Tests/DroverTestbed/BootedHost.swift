@@ -207,6 +207,17 @@ public final class BootedHost: Sendable {
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
     }
 
+    /// Drops, on the host's side, every packet it would send to this machine, as a firewall
+    /// would: connections to it get no answer at all (the link stays up, nothing is refused).
+    public func dropPackets() async throws {
+        _ = try await runChecked(["ip", "route", "add", "blackhole", gatewayAddress + "/32"])
+    }
+
+    /// Undoes `dropPackets()`.
+    public func stopDroppingPackets() async throws {
+        _ = try await runChecked(["ip", "route", "del", "blackhole", gatewayAddress + "/32"])
+    }
+
     /// Runs a command inside the machine (all its namespaces, as root).
     public func run(_ command: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
         guard let leader = leaderPID else { throw TestbedError("host \(name) is not running") }

@@ -1,5 +1,5 @@
 /// Why the test bed could not boot or tear down a manager.
 public struct TestbedError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -1,4 +1,5 @@
 import DroverAPI
+import Foundation
 import Hummingbird
 import Logging
 
@@ -13,13 +14,17 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ErrorMiddleware(routes: APIRoutes()))
     router.get("/v1/health") { _, _ in
         try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
                                 metricsSource: agent.cgroups.source))
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
     ServicesController(agent: agent).addRoutes(to: api)
+    let document = (try? APIDocument.withLimits(maxInstances: agent.configuration.maxInstances)) ?? Data(APIDocument.bytes)
+    api.get("openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+    }
     let exporter = MetricsExporter(agent: agent)
     router.group("metrics").add(middleware: BearerTokenMiddleware(token: token)).get { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,3 +1,4 @@
+import DroverAPI
 import DroverCore
 import Foundation
 import Hummingbird
@@ -8,12 +9,28 @@ import Logging
 /// status that fits them, wherever they were thrown; Hummingbird's (404 for an unknown route,
 /// 405, …) with their status; anything else into a 500 whose cause is logged under an id the
 /// answer gives. No answer carries an internal path or error text: only the log does.
+///
+/// A method that a documented path does not take, or that no route takes at all (TRACE), is
+/// 405 with `Allow`, not the router's 404.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: APIRoutes
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as AgentError {
             throw error
+        } catch let error as HTTPError where error.status == .notFound {
+            let method = request.method.rawValue, allowed = routes.methods(for: request.uri.path)
+            guard !routes.allMethods.contains(method) || (allowed.map { !$0.contains(method) } ?? false) else {
+                throw AgentError(error.status, "not_found", error.body ?? "no such route: \(request.method) \(request.uri.path)")
+            }
+            let allow = (allowed ?? []).joined(separator: ", ")
+            var response = try json(APIErrorBody(code: "method_not_allowed",
+                                                 message: "\(method) is not a method of \(request.uri.path)" + (allow.isEmpty ? "" : "; it takes \(allow)")),
+                                    status: .methodNotAllowed)
+            response.headers[.allow] = allow
+            return response
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
             throw AgentError(error.status, code, error.body ?? "\(error.status.reasonPhrase) (\(request.method) \(request.uri.path))")

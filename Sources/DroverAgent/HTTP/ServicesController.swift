@@ -97,9 +97,13 @@ struct ServicesController<Context: RequestContext> {
             let lines = try queryInteger(request, "lines", in: 0...10_000) ?? 100
             let version = try request.uri.queryParameters["version"].map { try ReleaseVersion(String($0)) }
             let follow = try queryBoolean(request, "follow") ?? false
+            let after = request.uri.queryParameters["after"].map(String.init)
+            if let after, !LogEntry.isValidCursor(after) {
+                throw AgentError.badRequest("invalid_cursor", "after must be a journal cursor from a LogEntry's cursor (1 to 512 letters, digits, '=', ';', '_', '-')")
+            }
             let headers: HTTPFields = [.contentType: "application/x-ndjson"]
             if follow {
-                let entries = try agent.followLogs(of: service, lines: lines, version: version)
+                let entries = try agent.followLogs(of: service, lines: lines, version: version, after: after)
                 return Response(status: .ok, headers: headers, body: .ndjsonStream(entries.map(ndjson)))
             }
             let entries = try await agent.logs(of: service, lines: lines, version: version)

@@ -42,6 +42,11 @@ extension Agent {
                                   state: InstanceState(activeState: status.activeState, hasJob: status.jobID != 0)))
         }
         let now = ContinuousClock.now - epoch
+        let spec = try store.release(service, version)?.spec
+        let overLimit = try await stopInstancesOverRestartLimit(owner, units: units.filter { byName[$0.name] != nil }, spec: spec, now: now)
+        for index in observed.indices where overLimit[UnitNames.instance(service, observed[index].version, slot: observed[index].slot)] != nil {
+            observed[index].state = .failed
+        }
         var backoff = await owner.backoff
         let before = backoff
         let plan = ReconcilePlanner.plan(wanted: .init(version: version, count: record.desiredInstances), observed: observed,
@@ -49,7 +54,7 @@ extension Agent {
         var crashLoops = await owner.crashLoops
         func unit(_ slot: Int) -> String { UnitNames.instance(service, version, slot: slot) }
         func why(_ slot: Int) async -> String {
-            await journal.withLastLines(byName[unit(slot)].map(Self.failure(of:)) ?? "stopped by itself", of: unit(slot))
+            await journal.withLastLines(overLimit[unit(slot)] ?? byName[unit(slot)].map(Self.failure(of:)) ?? "stopped by itself", of: unit(slot))
         }
         // A crash seen for the first time is recorded with its reason and the wait before the next try.
         for (slot, nextTry) in plan.waiting where before[slot]?.awaitingRestart != true {
@@ -66,7 +71,6 @@ extension Agent {
         await owner.reconcileAgain(at: plan.retryAt.map { epoch + $0 })
         guard !plan.actions.isEmpty else { return }
 
-        let spec = try store.release(service, version)?.spec
         if plan.actions.contains(where: { if case .stop = $0 { false } else if case .forget = $0 { false } else { true } }) {
             if let spec { try await ensureSocket(service, spec: spec) }
             let highest = (plan.actions.map(\.slot) + observed.map(\.slot)).max() ?? 0
@@ -116,6 +120,22 @@ extension Agent {
             }
         }
         await owner.touched(plan.actions.map { unit($0.slot) })
+    }
+
+    /// Stops the instances of a `listen` service that restarted as often as its start limit
+    /// allows (the agent keeps that limit for them: `RestartLimit`), and returns why each
+    /// stopped, by unit; the back-off then takes over as for an instance systemd gave up on.
+    private func stopInstancesOverRestartLimit(_ owner: ServiceOwner, units: [UnitStatus], spec: ServiceSpec?,
+                                               now: Duration) async throws -> [String: String] {
+        guard let spec, spec.listen != nil else { return [:] }
+        let policy = spec.restart
+        var stopped: [String: String] = [:]
+        for status in await owner.overRestartLimit(units, policy: policy, now: now) {
+            try await systemd.stopUnit(status.name)
+            stopped[status.name] = "restarted \(policy.burst) times within \(policy.intervalSeconds) s, its start limit; last: \(Self.failure(of: status))"
+        }
+        if !stopped.isEmpty { await owner.touched(Array(stopped.keys)) }
+        return stopped
     }
 
     /// Rewrites the service's unit files that are missing or differ from what its releases

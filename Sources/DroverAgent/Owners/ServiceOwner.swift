@@ -277,6 +277,23 @@ actor ServiceOwner {
     /// Crashed slots held back: why each crashed (with its last lines), and its next try.
     var crashLoops: [Int: (failure: String, nextTry: ContinuousClock.Instant)] = [:]
     private var fullPassDue = true
+    /// The restarts of each running instance of a `listen` service, by unit: the start limit
+    /// the agent keeps for them.
+    private var restartLimits: [String: RestartLimit] = [:]
+
+    /// Takes the instances' restart counters as read at `now`; returns those that restarted
+    /// as often as `policy` allows. Units not given (stopped, gone) are forgotten.
+    func overRestartLimit(_ statuses: [UnitStatus], policy: ServiceSpec.RestartPolicy, now: Duration) -> [UnitStatus] {
+        var seen: [String: RestartLimit] = [:]
+        var over: [UnitStatus] = []
+        for status in statuses {
+            guard let count = status.restartCount else { continue }
+            var limit = restartLimits[status.name] ?? RestartLimit(burst: policy.burst, interval: .seconds(policy.intervalSeconds))
+            if limit.observe(restartCount: count, at: now) { over.append(status) } else { seen[status.name] = limit }
+        }
+        restartLimits = seen
+        return over
+    }
 
     func setBackoff(_ backoff: [Int: CrashLoopBackoff], crashLoops: [Int: (failure: String, nextTry: ContinuousClock.Instant)]) {
         self.backoff = backoff

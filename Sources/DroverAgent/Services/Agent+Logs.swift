@@ -32,17 +32,18 @@ extension Agent {
 
     /// The last `lines` lines, then every new one, until the consumer stops reading (the
     /// journal is read on a thread of its own, which ends with the stream).
-    public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion?) throws
+    /// From the line after `cursor` instead, when given (a client resuming a broken follow).
+    public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion?, after cursor: String? = nil) throws
         -> AsyncCompactMapSequence<AsyncThrowingStream<JournalEntry, any Error>, LogEntry> {
         let initial = try logUnits(of: service, version: version)
         // Asked again while following: instances of new slots and new releases join.
-        return journal.follow(anyOf: { [self] in (try? self.logUnits(of: service, version: version)) ?? initial }, last: lines)
+        return journal.follow(anyOf: { [self] in (try? self.logUnits(of: service, version: version)) ?? initial }, last: lines, after: cursor)
             .compactMap(Self.logEntry)
     }
 
     static func logEntry(_ entry: JournalEntry) -> LogEntry? {
         guard let instance = UnitNames.parseInstance(entry.unit) else { return nil }
         return LogEntry(time: entry.time, slot: instance.slot, version: instance.version, priority: entry.priority,
-                        message: entry.message, unit: entry.unit)
+                        message: entry.message, unit: entry.unit, cursor: entry.cursor)
     }
 }

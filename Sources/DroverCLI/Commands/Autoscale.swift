@@ -82,7 +82,7 @@ extension Drover {
                     case .success(let info):
                         table.rows.append([host.name, info == nil ? "off" : "on", info?.policy.map(Self.describe) ?? "-"])
                     case .failure(let error):
-                        table.rows.append([host.name, error.isUnreachable ? "unreachable" : "failed", error.message])
+                        table.rows.append([host.name, error.category.rawValue, error.message])
                     }
                 }
                 terminal.print(table.render())

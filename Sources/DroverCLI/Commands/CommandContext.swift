@@ -14,12 +14,13 @@ struct CommandContext: Sendable {
         let hosts: String?
         let json: Bool
         let timeout: Double
+        let connectTimeout: Double
         let deployDirectory: String
     }
 
     init(_ global: GlobalOptions, terminal: Terminal) throws(InputError) {
         self.terminal = terminal
-        self.global = Options(hosts: global.hosts, json: global.json, timeout: global.timeout, deployDirectory: global.deployDirectory)
+        self.global = Options(hosts: global.hosts, json: global.json, timeout: global.timeout, connectTimeout: global.connectTimeout, deployDirectory: global.deployDirectory)
         let path = global.inventory ?? ProcessInfo.processInfo.environment["DROVER_INVENTORY"] ?? global.deployDirectory + "/hosts.toml"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw InputError(file: path, line: nil, key: nil,
@@ -29,6 +30,7 @@ struct CommandContext: Sendable {
     }
 
     var timeout: Duration { .milliseconds(Int64(global.timeout * 1000)) }
+    var connectTimeout: Duration { .milliseconds(Int64(global.connectTimeout * 1000)) }
 
     /// The repository: the directory that holds the manifests' directory.
     var repository: String {
@@ -63,7 +65,7 @@ struct CommandContext: Sendable {
     }
 
     func client(for host: Inventory.Host) throws(InputError) -> AgentClient {
-        AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), timeout: timeout)
+        AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), timeout: timeout, connectTimeout: connectTimeout)
     }
 
     /// A release version given on the command line (`--to`, `--version`).
@@ -130,6 +132,13 @@ struct CommandContext: Sendable {
 
     /// Says which hosts could not be reached or refused, one line each, on stderr.
     func reportFailures(_ errors: [AgentClientError]) {
-        for error in errors { terminal.note(terminal.styled("\(error.host): ", .red) + (error.isUnreachable ? "unreachable: " : "") + error.message) }
+        for error in errors {
+            let what = switch error.category {
+            case .unreachable: "unreachable: "
+            case .denied: "denied: "
+            case .failed: ""
+            }
+            terminal.note(terminal.styled("\(error.host): ", .red) + what + error.message)
+        }
     }
 }

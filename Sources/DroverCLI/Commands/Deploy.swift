@@ -65,17 +65,17 @@ extension Drover {
                     guard case .failure(let error) = result else {
                         return FleetRollout.Outcome(host: host.name, result: .notStarted, toVersion: release.rawValue, reason: "not rolled: another host's upload failed")
                     }
-                    return FleetRollout.Outcome(host: host.name, result: error.isUnreachable ? .unreachable : .failed, toVersion: release.rawValue,
+                    return FleetRollout.Outcome(host: host.name, result: .init(error.category), toVersion: release.rawValue,
                                                 reason: "upload: \(error.message)")
                 }
-                try FleetRollout.report(outcomes, service: name, version: release.rawValue, context: context)
+                try FleetRollout.report(.init(outcomes: outcomes), service: name, version: release.rawValue, context: context)
                 return
             }
 
             // 2. Roll, batch by batch.
             let rollout = FleetRollout(context: context, service: name, batch: batch ?? manifest.rollout.batch, revertOnFailure: !noRevert)
             let request = DeploymentRequest(version: release, instances: manifest.instances, strategy: manifest.rollout.strategy)
-            let outcomes = try await rollout.run(hosts) { _, client in
+            let report = try await rollout.run(hosts) { _, client in
                 let info = try await client.service(name)
                 let ready = info.instances.filter { $0.version == release && $0.activeState == "active" }.count
                 if info.currentVersion == release, info.desiredInstances == request.instances, ready == request.instances {
@@ -84,11 +84,11 @@ extension Drover {
                 return (try await client.deploy(name, request), nil)
             }
             // 3. The manifest's autoscaling, once every host runs the release.
-            if let policy = manifest.autoscale, outcomes.allSatisfy({ $0.result == .deployed || $0.result == .upToDate }) {
+            if let policy = manifest.autoscale, !report.interrupted, report.outcomes.allSatisfy({ $0.result == .deployed || $0.result == .upToDate }) {
                 let results = try await context.eachHost(hosts) { _, client in try await client.setAutoscale(name, policy) }
                 context.reportFailures(CommandContext.errors(in: results))
             }
-            try FleetRollout.report(outcomes, service: name, version: release.rawValue, context: context)
+            try FleetRollout.report(report, service: name, version: release.rawValue, context: context)
         }
 
         /// Runs the manifest's `build` from the repository, its output on stderr.

@@ -12,7 +12,7 @@ public struct Drover: AsyncParsableCommand {
             Reads deploy/<service>.toml (one manifest per service) and an inventory of hosts \
             (deploy/hosts.toml, or --inventory / $DROVER_INVENTORY), and talks to every agent.
 
-            Exit codes: 0 ok, 1 an operation failed, 2 a usage or input error, 3 a host was unreachable.
+            Exit codes: 0 ok, 1 an operation failed, 2 a usage or input error, 3 a host was unreachable, 130 interrupted (Ctrl-C).
 
             Example:
               drover deploy web && drover status web
@@ -84,6 +84,8 @@ public enum ExitCodes {
     public static let failed: Int32 = 1
     public static let input: Int32 = 2
     public static let unreachable: Int32 = 3
+    /// Ctrl-C stopped a fleet operation (128 + SIGINT, as shells report it).
+    public static let interrupted: Int32 = 130
 }
 
 /// A command that ended without success, with its code; the message (if any) goes to stderr.

@@ -15,6 +15,9 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for each agent's answer.", valueName: "seconds"))
     var timeout: Double = 30
 
+    @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Seconds to wait for each agent's connection: a host that is down is reported after this, not after --timeout.", valueName: "seconds"))
+    var connectTimeout: Double = 5
+
     @Option(name: .customLong("deploy-dir"), help: ArgumentHelp("Where the manifests are.", valueName: "dir"))
     var deployDirectory: String = "deploy"
 
@@ -23,6 +26,9 @@ public struct GlobalOptions: ParsableArguments {
     public func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 3_600 else {
             throw ValidationError("--timeout must be a number of seconds from 0 to 3600, not \(timeout)")
+        }
+        guard connectTimeout.isFinite, connectTimeout > 0, connectTimeout <= 600 else {
+            throw ValidationError("--connect-timeout must be a number of seconds from 0 to 600, not \(connectTimeout)")
         }
     }
 }

@@ -36,7 +36,7 @@ extension Drover {
                     case .success(let row):
                         table.rows.append([host.name, row.address, "ok", row.version, row.scope, String(format: "%.1f ms", row.latencyMs)])
                     case .failure(let error):
-                        table.rows.append([host.name, host.baseURL, error.isUnreachable ? "unreachable" : "error", "-", "-", "-"])
+                        table.rows.append([host.name, host.baseURL, error.category.rawValue, "-", "-", "-"])
                     }
                 }
                 terminal.print(table.render())

@@ -64,9 +64,51 @@ extension Drover {
             }
             // Following: every host's stream at once, lines printed as they come.
             let results = try await context.eachHost(hosts) { host, client in
-                for try await entry in client.followLogs(of: name, lines: count, version: release) { show(host.name, entry) }
+                try await Self.follow(name, on: host.name, client, lines: count, version: release, terminal: terminal, show: show)
             }
             try context.finish(results)
+        }
+
+        /// How long a follow waits for an agent that went away (restarted, upgraded) to come back.
+        static let comebackWindow: Duration = .seconds(60)
+
+        /// Follows one host's lines. When the agent ends the stream (it stops or restarts: an
+        /// upgrade, a crash), it waits for the agent to answer again and follows on from the
+        /// last line shown, saying so; an agent that does not come back within
+        /// `comebackWindow` ends the follow with an error.
+        static func follow(_ service: ServiceName, on host: String, _ client: AgentClient, lines: Int, version: ReleaseVersion?,
+                           terminal: Terminal, show: @Sendable (String, LogEntry) -> Void) async throws {
+            var cursor: String?
+            var resumed = false
+            while true {
+                do {
+                    for try await entry in client.followLogs(of: service, lines: resumed ? 0 : lines, version: version, after: cursor) {
+                        cursor = entry.cursor ?? cursor
+                        show(host, entry)
+                    }
+                } catch let error as AgentClientError where !error.afterAnswer {
+                    // Not there, or refused, before any line: the same answer as without -f.
+                    guard resumed, error.isUnreachable else { throw error }
+                }
+                try Task.checkCancellation()
+                terminal.note(terminal.styled("\(host): ", .yellow) + "the agent ended the follow (stopped or restarting); waiting up to \(Int(comebackWindow.components.seconds)) s for it to come back")
+                try await waitForComeback(client)
+                terminal.note(terminal.styled("\(host): ", .yellow) + "the agent is back; following on from the last line shown")
+                resumed = true
+            }
+        }
+
+        /// Waits until the agent answers its health check again, asking at most every second.
+        static func waitForComeback(_ client: AgentClient) async throws {
+            let clock = ContinuousClock(), deadline = clock.now + comebackWindow
+            var pause: Duration = .milliseconds(100)
+            while clock.now < deadline {
+                if (try? await client.health()) != nil { return }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(1))
+            }
+            throw AgentClientError(.unreachable, host: client.host,
+                                   message: "the agent at \(client.address) stopped during the follow and did not answer again within \(Int(comebackWindow.components.seconds)) s")
         }
     }
 }

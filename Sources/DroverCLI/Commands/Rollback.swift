@@ -23,10 +23,10 @@ extension Drover {
             let target = try to.map { try context.version($0, option: "--to") }
             let rollout = FleetRollout(context: context, service: name, batch: batch ?? manifest?.rollout.batch ?? 1, revertOnFailure: false)
             let strategy = manifest?.rollout.strategy
-            let outcomes = try await rollout.run(hosts) { _, client in
+            let report = try await rollout.run(hosts) { _, client in
                 (try await client.rollback(name, RollbackRequest(to: target, strategy: strategy)), nil)
             }
-            try FleetRollout.report(outcomes, service: name, version: target?.rawValue, context: context)
+            try FleetRollout.report(report, service: name, version: target?.rawValue, context: context)
         }
     }
 }

@@ -33,7 +33,7 @@ extension Drover {
                         let active = scaled.instances.filter { $0.activeState == "active" }.count
                         table.rows.append([host.name, "scaled", "\(active)/\(scaled.desiredInstances)", scaled.note ?? ""])
                     case .failure(let error):
-                        table.rows.append([host.name, error.isUnreachable ? "unreachable" : "failed", "-", error.message])
+                        table.rows.append([host.name, error.category.rawValue, "-", error.message])
                     }
                 }
                 terminal.print(table.render())

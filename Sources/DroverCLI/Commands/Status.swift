@@ -36,8 +36,11 @@ extension Drover {
             } else {
                 var table = Table(columns: ["HOST", "SERVICE", "VERSION", "READY", "CPU", "MEMORY", "AUTOSCALE"])
                 for (host, result) in results {
-                    guard case .success(let services) = result else {
-                        table.rows.append([host.name, "-", "-", "unreachable", "-", "-", "-"])
+                    let services: [ServiceInfo]
+                    switch result {
+                    case .success(let value): services = value
+                    case .failure(let error):
+                        table.rows.append([host.name, "-", "-", error.category.rawValue, "-", "-", "-"])
                         continue
                     }
                     if services.isEmpty { table.rows.append([host.name, name?.rawValue ?? "-", "-", "-", "-", "-", "-"]) }

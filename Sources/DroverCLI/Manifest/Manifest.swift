@@ -58,6 +58,10 @@ public struct Manifest: Sendable, Equatable {
         spec.listen = try top.string("listen")
         if let seconds = try top.seconds("start_timeout", in: 1...3_600) { spec.startTimeoutSeconds = Int(seconds.rounded(.up)) }
         if let seconds = try top.seconds("stop_timeout", in: 1...3_600) { spec.stopTimeoutSeconds = Int(seconds.rounded(.up)) }
+        if let signal = try top.string("stop_signal") {
+            let name = signal.uppercased().hasPrefix("SIG") ? signal.uppercased() : "SIG" + signal.uppercased()
+            spec.stopSignal = name
+        }
         if let seconds = try top.seconds("watchdog", in: 1...3_600) { spec.watchdogSeconds = Int(seconds.rounded(.up)) }
         let instances = try top.integer("instances", in: Bounds.instances) ?? 1
         let hosts = try top.strings("hosts") ?? ["all"]
@@ -183,7 +187,7 @@ public struct Manifest: Sendable, Equatable {
     /// `restart.delay`, `arguments[2]` → `arguments`).
     static func key(forSpecField field: String) -> [String] {
         let renames = [
-            "startTimeoutSeconds": "start_timeout", "stopTimeoutSeconds": "stop_timeout", "watchdogSeconds": "watchdog",
+            "startTimeoutSeconds": "start_timeout", "stopTimeoutSeconds": "stop_timeout", "stopSignal": "stop_signal", "watchdogSeconds": "watchdog",
             "delaySeconds": "delay", "intervalSeconds": "interval", "timeoutSeconds": "timeout",
             "cpuPercent": "cpu", "memoryBytes": "memory", "serviceCPUPercent": "service_cpu", "serviceMemoryBytes": "service_memory",
         ]

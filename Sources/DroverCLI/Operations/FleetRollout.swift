@@ -2,6 +2,8 @@ import DroverAPI
 import DroverClient
 import DroverCore
 import Foundation
+import Synchronization
+import UnixSignals
 
 /// Rolls a change across hosts, batch after batch: each host's agent runs its own rolling
 /// deployment; `drover` starts them, follows them live, and stops at the first host that
@@ -25,7 +27,21 @@ struct FleetRollout: Sendable {
     /// What happened on one host.
     struct Outcome: Encodable, Sendable {
         enum Result: String, Encodable, Sendable {
-            case deployed, upToDate = "up to date", failed, unreachable, reverted, revertFailed = "revert failed", notStarted = "not started"
+            case deployed, upToDate = "up to date", failed, unreachable, denied, reverted, revertFailed = "revert failed", notStarted = "not started"
+            /// Ctrl-C: this host's deployment goes on on its agent; drover stopped following it.
+            case inProgress = "in progress"
+            /// Ctrl-C before this host was started: it runs what it ran.
+            case interrupted
+
+            init(_ category: AgentClientError.Category) {
+                self = switch category {
+                case .unreachable: .unreachable
+                case .denied: .denied
+                case .failed: .failed
+                }
+            }
+
+            var isFailure: Bool { [.failed, .unreachable, .denied].contains(self) }
         }
         let host: String
         var result: Result
@@ -38,7 +54,61 @@ struct FleetRollout: Sendable {
     /// Starts the host's deployment (nil when the host is already where it should be).
     typealias Start = @Sendable (Inventory.Host, AgentClient) async throws -> (DeploymentInfo?, String?)
 
-    func run(_ hosts: [Inventory.Host], start: @escaping Start) async throws -> [Outcome] {
+    /// What the rollout did, host by host, and whether Ctrl-C stopped it.
+    struct Report: Sendable {
+        var outcomes: [Outcome]
+        var interrupted = false
+    }
+
+    /// What is known while batches roll, for a summary if Ctrl-C stops them halfway.
+    private final class Progress: Sendable {
+        struct Known {
+            var finished: [String: Outcome] = [:]
+            var following: [String: DeploymentInfo] = [:]
+        }
+        let known = Mutex(Known())
+    }
+
+    /// Rolls `hosts` batch by batch. The first Ctrl-C stops it at once: the host in flight
+    /// goes on on its agent (its deployment is not drover's to cancel), later hosts are not
+    /// started, nothing is reverted, and the report says where each host stands; a second
+    /// Ctrl-C ends drover at once.
+    func run(_ hosts: [Inventory.Host], start: @escaping Start) async throws -> Report {
+        let progress = Progress()
+        let signals = await UnixSignalsSequence(trapping: .sigint)
+        let finished = try await withThrowingTaskGroup(of: [Outcome]?.self) { group in
+            group.addTask { try await self.rollBatches(hosts, progress: progress, start: start) }
+            group.addTask {
+                for await _ in signals {
+                    // The next Ctrl-C is the default one: it ends the process.
+                    signal(SIGINT, SIG_DFL)
+                    return nil
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        if let finished { return Report(outcomes: finished) }
+
+        board.finish()
+        let known = progress.known.withLock { $0 }
+        let outcomes = hosts.map { host -> Outcome in
+            if let outcome = known.finished[host.name] { return outcome }
+            if let deployment = known.following[host.name] {
+                return Outcome(host: host.name, result: .inProgress, fromVersion: deployment.fromVersion?.rawValue, toVersion: deployment.toVersion.rawValue,
+                               deployment: deployment.id, reason: "goes on on its agent (deployment \(deployment.id)); see drover status \(service)")
+            }
+            return Outcome(host: host.name, result: .interrupted, reason: "not started: still runs what it ran")
+        }
+        let rolling = outcomes.filter { $0.result == .inProgress }.map(\.host)
+        context.terminal.note(context.terminal.styled("interrupted: ", .yellow) + "no further host is started"
+                              + (rolling.isEmpty ? "" : "; \(rolling.joined(separator: ", ")) go\(rolling.count == 1 ? "es" : "") on rolling on \(rolling.count == 1 ? "its agent" : "their agents")")
+                              + "; nothing is reverted")
+        return Report(outcomes: outcomes, interrupted: true)
+    }
+
+    private func rollBatches(_ hosts: [Inventory.Host], progress: Progress, start: @escaping Start) async throws -> [Outcome] {
         var outcomes: [Outcome] = []
         var failed = false
         for batch in stride(from: 0, to: hosts.count, by: self.batch).map({ Array(hosts[$0..<min($0 + self.batch, hosts.count)]) }) {
@@ -47,16 +117,26 @@ struct FleetRollout: Sendable {
                 continue
             }
             board.log(context.terminal.styled("→ ", .bold) + batch.map(\.name).joined(separator: ", "))
-            let results = try await context.eachHost(batch) { host, client in try await self.roll(host, client, start: start) }
+            let results = try await context.eachHost(batch) { host, client in
+                let outcome = try await self.roll(host, client, start: start, progress: progress)
+                progress.known.withLock {
+                    $0.finished[host.name] = outcome
+                    $0.following[host.name] = nil
+                }
+                return outcome
+            }
+            try Task.checkCancellation()
             board.finish()
             for (host, result) in results {
                 switch result {
                 case .success(let outcome): outcomes.append(outcome)
                 case .failure(let error):
-                    outcomes.append(Outcome(host: host.name, result: error.isUnreachable ? .unreachable : .failed, reason: error.message))
+                    let outcome = Outcome(host: host.name, result: .init(error.category), reason: error.message)
+                    progress.known.withLock { $0.finished[host.name] = outcome }
+                    outcomes.append(outcome)
                 }
             }
-            failed = outcomes.contains { $0.result == .failed || $0.result == .unreachable }
+            failed = outcomes.contains { $0.result.isFailure }
         }
         guard failed, revertOnFailure else { return outcomes }
         // Roll back the hosts that took the change, to what each ran before.
@@ -90,7 +170,7 @@ struct FleetRollout: Sendable {
         return outcomes
     }
 
-    private func roll(_ host: Inventory.Host, _ client: AgentClient, start: Start) async throws -> Outcome {
+    private func roll(_ host: Inventory.Host, _ client: AgentClient, start: Start, progress: Progress) async throws -> Outcome {
         board.update(host.name, "starting")
         let (deployment, note) = try await start(host, client)
         guard let deployment else {
@@ -98,6 +178,7 @@ struct FleetRollout: Sendable {
             board.update(host.name, "up to date")
             return Outcome(host: host.name, result: .upToDate, reason: note)
         }
+        progress.known.withLock { $0.following[host.name] = deployment }
         return try await follow(host, client, deployment)
     }
 
@@ -148,8 +229,10 @@ struct FleetRollout: Sendable {
                        toVersion: final.toVersion.rawValue, deployment: final.id, reason: final.reason)
     }
 
-    /// The per-host summary, and the exit: 0 all done, 3 a host unreachable, 1 otherwise.
-    static func report(_ outcomes: [Outcome], service: ServiceName, version: String?, context: CommandContext) throws {
+    /// The per-host summary, and the exit: 0 all done, 130 interrupted, 3 a host unreachable,
+    /// 1 otherwise.
+    static func report(_ report: Report, service: ServiceName, version: String?, context: CommandContext) throws {
+        let outcomes = report.outcomes
         if context.global.json {
             struct Summary: Encodable { let service: String; let version: String?; let hosts: [Outcome] }
             try context.printJSON(Summary(service: service.rawValue, version: version, hosts: outcomes))
@@ -160,6 +243,7 @@ struct FleetRollout: Sendable {
             }
             context.terminal.print(table.render())
         }
+        if report.interrupted { throw CommandFailure(code: ExitCodes.interrupted, message: "") }
         if outcomes.contains(where: { $0.result == .unreachable }) { throw CommandFailure(code: ExitCodes.unreachable, message: "") }
         if outcomes.contains(where: { ![.deployed, .upToDate].contains($0.result) }) {
             throw CommandFailure(code: ExitCodes.failed, message: "")

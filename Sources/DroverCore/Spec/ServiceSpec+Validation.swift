@@ -9,6 +9,9 @@ extension ServiceSpec {
     public static let maxEnvironment = 256
     public static let maxBinaryBytes = 1024
     public static let maxPathComponentBytes = 255
+    /// Signals a service may ask to be stopped with: the ones servers drain on. Not SIGKILL
+    /// (nothing could drain) nor SIGSTOP (nothing would stop).
+    public static let stopSignals: Set<String> = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"]
 
     /// Checks every field that will reach a unit file. Values are still escaped when
     /// rendered; validation refuses what no escaping can make safe (newlines, control
@@ -36,6 +39,9 @@ extension ServiceSpec {
         }
         try Self.checkRange(startTimeoutSeconds, 1...3_600, field: "startTimeoutSeconds")
         try Self.checkRange(stopTimeoutSeconds, 1...3_600, field: "stopTimeoutSeconds")
+        if let stopSignal, !Self.stopSignals.contains(stopSignal) {
+            throw SpecError(field: "stopSignal", problem: "must be one of \(Self.stopSignals.sorted().joined(separator: ", ")), not \"\(stopSignal.prefix(32))\" (the signal the service drains on; SIGKILL follows after stopTimeoutSeconds)")
+        }
         if let watchdogSeconds {
             try Self.checkRange(watchdogSeconds, 1...3_600, field: "watchdogSeconds")
             guard type == .notify else {

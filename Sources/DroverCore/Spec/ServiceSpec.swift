@@ -15,8 +15,12 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     public var type: ServiceType
     /// Seconds systemd waits for a start (`TimeoutStartSec=`).
     public var startTimeoutSeconds: Int
-    /// Seconds between SIGTERM and SIGKILL on stop (`TimeoutStopSec=`).
+    /// Seconds between the stop signal and SIGKILL on stop (`TimeoutStopSec=`): the time an
+    /// instance has to finish the requests it has accepted.
     public var stopTimeoutSeconds: Int
+    /// The signal that asks an instance to stop (`KillSignal=`), for services that drain on
+    /// another than SIGTERM (nginx and unicorn drain on SIGQUIT); nil for SIGTERM.
+    public var stopSignal: String?
     /// `WatchdogSec=` for `notify` services that send WATCHDOG=1; nil for none.
     public var watchdogSeconds: Int?
     public var restart: RestartPolicy
@@ -37,6 +41,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         type: ServiceType = .simple,
         startTimeoutSeconds: Int = 60,
         stopTimeoutSeconds: Int = 30,
+        stopSignal: String? = nil,
         watchdogSeconds: Int? = nil,
         restart: RestartPolicy = RestartPolicy(),
         health: HealthCheck? = nil,
@@ -50,6 +55,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.type = type
         self.startTimeoutSeconds = startTimeoutSeconds
         self.stopTimeoutSeconds = stopTimeoutSeconds
+        self.stopSignal = stopSignal
         self.watchdogSeconds = watchdogSeconds
         self.restart = restart
         self.health = health
@@ -131,6 +137,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         type = try c.decodeIfPresent(ServiceType.self, forKey: .type) ?? defaults.type
         startTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .startTimeoutSeconds) ?? defaults.startTimeoutSeconds
         stopTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .stopTimeoutSeconds) ?? defaults.stopTimeoutSeconds
+        stopSignal = try c.decodeIfPresent(String.self, forKey: .stopSignal)
         watchdogSeconds = try c.decodeIfPresent(Int.self, forKey: .watchdogSeconds)
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? defaults.restart
         health = try c.decodeIfPresent(HealthCheck.self, forKey: .health)

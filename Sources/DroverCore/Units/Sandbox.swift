@@ -31,10 +31,13 @@ public enum Sandbox {
         ("LockPersonality", ["yes"]),
         ("MemoryDenyWriteExecute", ["yes"]),
         ("SystemCallArchitectures", ["native"]),
-        ("SystemCallFilter", ["@system-service", "~@privileged @resources"]),
+        // setpriority is allowed back out of @resources: Swift's thread pool (libdispatch) sets
+        // each worker's nice value and logs an error per thread when it cannot. Without
+        // CAP_SYS_NICE (no capabilities here) and with the default LimitNICE, a process can
+        // only lower its own priority with it, never raise it.
+        ("SystemCallFilter", ["@system-service", "~@privileged @resources", "setpriority"]),
         // A call outside the filter fails with EPERM instead of killing the process (SIGSYS):
-        // runtimes probe such calls and carry on, e.g. Swift's thread pool calls setpriority
-        // (in @resources) for each worker and was killed at start on a booted host.
+        // runtimes probe such calls and carry on.
         ("SystemCallErrorNumber", ["EPERM"]),
         ("DevicePolicy", ["closed"]),
         ("KeyringMode", ["private"]),

@@ -19,8 +19,15 @@ public enum UnitRenderer {
 
         var lines = [header, "# service=\(service) version=\(version)", "", "[Unit]"]
         lines.append("Description=Drover \(service) \(version), instance %i")
-        lines.append("StartLimitIntervalSec=\(spec.restart.intervalSeconds)")
-        lines.append("StartLimitBurst=\(spec.restart.burst)")
+        if spec.listen == nil {
+            lines.append("StartLimitIntervalSec=\(spec.restart.intervalSeconds)")
+            lines.append("StartLimitBurst=\(spec.restart.burst)")
+        } else {
+            // systemd would stop the shared socket with an instance that hits its start limit,
+            // and could not listen again while the others hold the port: the agent keeps the
+            // limit instead (RestartLimit).
+            lines.append("StartLimitIntervalSec=0")
+        }
         lines.append("")
         lines.append("[Service]")
         lines.append("Type=\(spec.type == .notify ? "notify" : "exec")")
@@ -42,6 +49,7 @@ public enum UnitRenderer {
         lines.append("RestartSec=\(spec.restart.delaySeconds)")
         lines.append("TimeoutStartSec=\(spec.startTimeoutSeconds)")
         lines.append("TimeoutStopSec=\(spec.stopTimeoutSeconds)")
+        if let signal = spec.stopSignal { lines.append("KillSignal=\(signal)") }
         if let watchdog = spec.watchdogSeconds { lines.append("WatchdogSec=\(watchdog)") }
         lines.append("KillMode=control-group")
         if let cpu = spec.resources.cpuPercent { lines.append("CPUQuota=\(cpu)%") }
@@ -85,7 +93,9 @@ public enum UnitRenderer {
     /// The socket's placeholder service: runs nothing but a sleep, never accepts.
     public static func socketHolder(service: ServiceName, scope: Scope) -> String {
         var lines = [header, "# service=\(service)", "", "[Unit]", "Description=Drover service \(service): holds the shared socket",
-                     "", "[Service]", "Type=exec", "ExecStart=/bin/sleep infinity", "Slice=" + UnitNames.slice(service)]
+                     // Like the instances, never at a start limit: that too would stop the socket.
+                     "StartLimitIntervalSec=0",
+                     "", "[Service]", "Type=exec", "ExecStart=/bin/sleep infinity", "Restart=always", "Slice=" + UnitNames.slice(service)]
         if scope == .system {
             lines += ["DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateNetwork=yes", "NoNewPrivileges=yes"]
         }

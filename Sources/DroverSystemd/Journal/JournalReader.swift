@@ -52,7 +52,11 @@ public struct JournalReader: Sendable {
     /// `follow` for a set of units that may grow while it runs (a service scaled up): `units`
     /// is asked again about every second, and new units' lines follow from then on, without
     /// repeating or skipping a line of the others.
-    public func follow(anyOf units: @escaping @Sendable () -> [String], last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
+    ///
+    /// With `cursor` (a `JournalEntry.cursor` an earlier follow gave), it starts with the line
+    /// after that one instead of the last `count`: a client whose follow broke (the agent
+    /// restarted) picks up where it was, missing and repeating nothing.
+    public func follow(anyOf units: @escaping @Sendable () -> [String], last count: Int = 0, after cursor: String? = nil) -> AsyncThrowingStream<JournalEntry, any Error> {
         let (stream, continuation) = AsyncThrowingStream<JournalEntry, any Error>.makeStream(bufferingPolicy: .unbounded)
         let stopped = Atomic<Bool>(false)
         let source = source
@@ -66,12 +70,16 @@ public struct JournalReader: Sendable {
                 var current = Set(initial)
                 // No unit, no match: an unfiltered journal would be every line of the host.
                 var journal = current.isEmpty ? nil : try Journal(source: source, units: initial)
-                var lastCursor: String?
-                for entry in try journal?.last(count) ?? [] {
-                    continuation.yield(entry)
-                    lastCursor = entry.cursor
+                var lastCursor = cursor
+                if let cursor {
+                    try journal?.position(after: cursor)
+                } else {
+                    for entry in try journal?.last(count) ?? [] {
+                        continuation.yield(entry)
+                        lastCursor = entry.cursor
+                    }
+                    try journal?.positionAfterLastEntry()
                 }
-                try journal?.positionAfterLastEntry()
                 var checked = ContinuousClock.now
                 while !stopped.load(ordering: .relaxed) {
                     if ContinuousClock.now - checked >= .seconds(1) {

@@ -118,6 +118,7 @@ final class AgentProcess: Sendable {
     struct Reply {
         let status: HTTPResponseStatus
         let body: Data
+        var headers: HTTPHeaders = [:]
         var text: String { String(decoding: body, as: UTF8.self) }
 
         func decode<T: Decodable>(_ type: T.Type) throws -> T {
@@ -147,7 +148,7 @@ final class AgentProcess: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let collected = try await response.body.collect(upTo: 64 << 20)
-        return Reply(status: response.status, body: Data(buffer: collected))
+        return Reply(status: response.status, body: Data(buffer: collected), headers: response.headers)
     }
 
     /// Uploads `artifact` as a release, with its correct digest unless told otherwise.
