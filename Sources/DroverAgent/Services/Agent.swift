@@ -188,6 +188,17 @@ public final class Agent: Sendable {
             }
             result.append(info)
         }
+        // A slot the agent stopped at its start limit (a `listen` service's) is inactive, not
+        // failed: it is listed all the same while it waits out its back-off.
+        if let current = record.currentVersion {
+            for (slot, held) in crashLoops.sorted(by: { $0.key < $1.key }) where !result.contains(where: { $0.slot == slot && $0.version == current }) {
+                var info = InstanceInfo(unit: UnitNames.instance(name, current, slot: slot), slot: slot, version: current, port: ports[slot],
+                                        activeState: "inactive", subState: "dead", mainPID: nil, memoryBytes: nil, cpuNanoseconds: nil,
+                                        restarts: nil, failure: held.failure)
+                info.crashLoop = "crash-looping: \(held.failure); next try in \(max(0, Int((held.nextTry - now) / .seconds(1)))) s"
+                result.append(info)
+            }
+        }
         let rates = await cpuRates.rates(of: name, usage.compactMapValues(\.cpuMicroseconds), at: readAt)
         for index in result.indices {
             let cores = rates[result[index].unit]
