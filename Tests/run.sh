@@ -43,6 +43,9 @@ fi
 if ip -o link show 2>/dev/null | grep -q ': dtb[0-9]'; then
     echo "FAIL: booted hosts' network interfaces left:"; ip -o link show | grep ': dtb[0-9]'; leftovers=1
 fi
+if ip route show type unreachable 2>/dev/null | grep -q '^unreachable 10\.213\.'; then
+    echo "FAIL: routes of disconnected booted hosts left:"; ip route show type unreachable | grep '^unreachable 10\.213\.'; leftovers=1
+fi
 # Detection only (nothing is killed by name): no fixture, throwaway manager or booted host may survive.
 if ps -eo pid,args | grep -E 'drover-fixture|/lib/systemd/systemd --user|systemd-nspawn.*drover-testbed-' | grep -v grep; then
     echo "FAIL: processes started by the tests are still running (above)"; leftovers=1

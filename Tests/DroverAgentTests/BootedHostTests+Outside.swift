@@ -85,6 +85,7 @@ extension BootedHostTests {
             // Slot 2 killed until the agent stops it at its start limit.
             let victim = try #require(try await fleet.service("web", on: host).instances.first { $0.slot == 2 }?.unit)
             var stopped = false
+            var kills = 0
             for _ in 0..<10 {
                 let state = try await host.runChecked(["systemctl", "show", "-p", "ActiveState", "--value", victim]).trimmingCharacters(in: .whitespacesAndNewlines)
                 if state == "inactive" || state == "failed" {
@@ -94,6 +95,7 @@ extension BootedHostTests {
                 let pid = try await BootedFleet.mainPID(of: victim, on: host)
                 if state == "active", pid != 0 {
                     _ = try await host.run(["kill", "-9", "\(pid)"])
+                    kills += 1
                     _ = await waitUntil(timeout: .seconds(5)) { ((try? await BootedFleet.mainPID(of: victim, on: host)) ?? pid) != pid }
                 }
                 _ = await waitUntil(timeout: .seconds(5)) {
@@ -114,7 +116,9 @@ extension BootedHostTests {
             #expect(deployed.status == 0, "\(deployed)")
             #expect(await waitUntil(timeout: .seconds(10)) { client.progress().count == 2 }, "the client reaches the new release")
             let result = try await client.finish()
-            #expect(result.failed == 0, "no request refused or reset through the socket: \(result.errors)")
+            // A SIGKILLed instance drops the one request it had in hand (the client asks one at a
+            // time); a socket that stopped listening would refuse connections.
+            #expect(result.refused == 0 && result.failed <= kills, "no connection refused through the socket, at most one reset per kill: \(result.errors)")
             #expect(result.ok > 50 && result.versions.count == 2, "\(result.ok) answers from \(result.versions)")
         }
     }

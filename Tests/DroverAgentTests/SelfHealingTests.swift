@@ -88,6 +88,7 @@ struct SelfHealingTests {
         // Killed again and again until the agent stops it at its start limit.
         var stoppedAt: ContinuousClock.Instant?
         var seen: [String] = []
+        var kills = 0
         for _ in 0..<10 {
             let status = try await bed.systemd.status(of: victim)
             seen.append("\(status.activeState)/\(status.subState)/\(status.mainPID ?? 0)")
@@ -97,6 +98,7 @@ struct SelfHealingTests {
             }
             if let pid = status.mainPID, status.isActive {
                 kill(pid, SIGKILL)
+                kills += 1
                 _ = await waitUntil(timeout: .seconds(5)) { (try? await bed.systemd.status(of: victim))?.mainPID != pid }
             }
             _ = await waitUntil(timeout: .seconds(5)) {
@@ -127,7 +129,9 @@ struct SelfHealingTests {
         #expect(try await agent.finished(deployment).state == .succeeded)
         #expect(await waitUntil { (client.progress()["2"] ?? 0) > 0 }, "the client reaches v2")
         let result = try await client.finish()
-        #expect(result.failed == 0, "no request refused or reset through the socket: \(result.errors)")
+        // A SIGKILLed instance drops the one request it had in hand (the client asks one at a
+        // time); a socket that stopped listening would refuse connections.
+        #expect(result.refused == 0 && result.failed <= kills, "no connection refused through the socket, at most one reset per kill: \(result.errors)")
         #expect(result.ok > 50, "enough traffic to mean something: \(result.ok)")
         let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
         #expect(events.contains { $0.kind == "instance.crashed" && $0.message.contains("start limit") }, "\(events.map(\.message))")

@@ -196,15 +196,19 @@ public final class BootedHost: Sendable {
         try await waitUntilBooted(timeout: timeout)
     }
 
-    /// Cuts the host off the network (its link on this machine's end goes down): packets to
-    /// it are lost, as with a pulled cable, not refused.
+    /// Cuts the host off the network on this machine's side: its link goes down, and its
+    /// address is marked unreachable here, so a connection fails at once with "no route to
+    /// host", as for a powered-off machine on the LAN. (Without that route, packets for the
+    /// address would leave by this machine's default route, where something else answers.)
     public func disconnect() async throws {
+        try await Self.command("/usr/sbin/ip", ["route", "add", "unreachable", address + "/32"])
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "down"])
     }
 
     /// Undoes `disconnect()`.
     public func reconnect() async throws {
         try await Self.command("/usr/sbin/ip", ["link", "set", interface, "up"])
+        try await Self.command("/usr/sbin/ip", ["route", "del", "unreachable", address + "/32"])
     }
 
     /// Drops, on the host's side, every packet it would send to this machine, as a firewall
@@ -283,6 +287,8 @@ public final class BootedHost: Sendable {
         }
         // The veth pair went with the host's network namespace; this only covers a slow kernel.
         _ = try? await Self.command("/usr/sbin/ip", ["link", "del", interface], quiet: true)
+        // A test that ended between disconnect() and reconnect() leaves its route.
+        _ = try? await Self.command("/usr/sbin/ip", ["route", "del", "unreachable", address + "/32"], quiet: true)
         _ = Self.addresses.withLock { $0.remove(subnet) }
         try? FileManager.default.removeItem(atPath: root)
     }

@@ -8,7 +8,7 @@ struct TrafficClient {
     static let script = """
         import http.client, json, os, sys, time
         host, port, stop, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-        ok, failed, versions, errors, sequence = 0, 0, {}, [], []
+        ok, failed, refused, versions, errors, sequence = 0, 0, 0, {}, [], []
         deadline = time.time() + 150
         while not os.path.exists(stop) and time.time() < deadline:
             try:
@@ -28,17 +28,21 @@ struct TrafficClient {
                     errors.append("HTTP %d" % response.status)
             except Exception as error:
                 failed += 1
+                if isinstance(error, ConnectionRefusedError):
+                    refused += 1
                 errors.append(repr(error))
             if ok % 25 == 1:
                 with open(out + ".progress", "w") as f:
                     json.dump(versions, f)
         with open(out, "w") as f:
-            json.dump({"ok": ok, "failed": failed, "versions": versions, "errors": errors[:10], "sequence": sequence}, f)
+            json.dump({"ok": ok, "failed": failed, "refused": refused, "versions": versions, "errors": errors[:10], "sequence": sequence}, f)
         """
 
     struct Result: Decodable {
         let ok: Int
         let failed: Int
+        /// Failures that were refused connections: the socket was not listening.
+        let refused: Int
         let versions: [String: Int]
         let errors: [String]
         let sequence: [String]
