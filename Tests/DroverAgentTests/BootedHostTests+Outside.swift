@@ -79,6 +79,10 @@ extension BootedHostTests {
             let fragile = "\n[restart]\ndelay = \"0s\"\nburst = 2\ninterval = \"60s\"\n"
             try fleet.writeManifest("web", Self.manifest(["--print", "v1"]) + fragile)
             #expect(try await fleet.drover("deploy", "web").status == 0)
+            // Under the default sandbox, the Swift runtime's workers log no error at start.
+            let logs = try await fleet.drover("logs", "web", "-n", "200")
+            #expect(logs.status == 0 && logs.stdout.contains("| v1"), "\(logs)")
+            #expect(!logs.stdout.contains("thread priority"), "no setpriority error: \(logs.stdout)")
             let client = try TrafficClient.start(host: host.address, port: 8080, work: fleet.repository + "/client")
             #expect(await waitUntil(timeout: .seconds(10)) { !client.progress().isEmpty }, "the client is served")
 
