@@ -79,10 +79,14 @@ extension BootedHostTests {
             let fragile = "\n[restart]\ndelay = \"0s\"\nburst = 2\ninterval = \"60s\"\n"
             try fleet.writeManifest("web", Self.manifest(["--print", "v1"]) + fragile)
             #expect(try await fleet.drover("deploy", "web").status == 0)
-            // Under the default sandbox, the Swift runtime's workers log no error at start.
+            // Under the default sandbox the system-call filter no longer refuses the Swift
+            // runtime's setpriority (errno=1, EPERM, three or four lines an instance); what is
+            // left is the kernel refusing a raise in priority (errno=13, EACCES), once an instance.
             let logs = try await fleet.drover("logs", "web", "-n", "200")
             #expect(logs.status == 0 && logs.stdout.contains("| v1"), "\(logs)")
-            #expect(!logs.stdout.contains("thread priority"), "no setpriority error: \(logs.stdout)")
+            let priority = logs.stdout.split(separator: "\n").filter { $0.contains("Failed to set thread priority") }
+            #expect(!priority.contains { $0.hasSuffix("errno=1") }, "the filter lets setpriority through: \(logs.stdout)")
+            #expect(priority.count <= 2, "at most one line for each of the 2 instances: \(priority)")
             let client = try TrafficClient.start(host: host.address, port: 8080, work: fleet.repository + "/client")
             #expect(await waitUntil(timeout: .seconds(10)) { !client.progress().isEmpty }, "the client is served")
 
