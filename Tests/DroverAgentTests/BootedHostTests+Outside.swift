@@ -6,14 +6,6 @@ import Testing
 /// Failures seen from outside, on booted hosts: hosts cut off the network both ways an
 /// operator meets it, and a crash loop behind a shared socket.
 extension BootedHostTests {
-    struct HostStatus: Decodable {
-        let host: String
-        let reachable: Bool
-        let failure: String?
-        let error: String?
-        let value: [ServiceInfo]?
-    }
-
     /// `drover` with a 3 s connect timeout, and how long it took.
     static func timed(_ fleet: BootedFleet, _ arguments: String...) async throws -> (run: Fleet.Run, took: Duration) {
         let clock = ContinuousClock(), started = clock.now
@@ -35,7 +27,7 @@ extension BootedHostTests {
 
             let (status, statusTook) = try await Self.timed(fleet, "status", "--json")
             #expect(status.status == 3, "\(status)")
-            let byHost = Dictionary(uniqueKeysWithValues: try status.json([HostStatus].self).map { ($0.host, $0) })
+            let byHost = Dictionary(uniqueKeysWithValues: try status.json([CLIOutput.HostStatus].self).map { ($0.host, $0) })
             #expect(byHost["h1"]?.value?.first?.name.rawValue == "web", "the reachable host's row is there: \(status)")
             for (host, message) in expected {
                 #expect(byHost[host]?.reachable == false && byHost[host]?.failure == "unreachable", "\(host): \(status)")

@@ -7,26 +7,6 @@ import Testing
 /// daily loop an operator runs, and what happens when one host fails or goes away.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct CLIEndToEndTests {
-    struct HostStatus: Decodable {
-        let host: String
-        let reachable: Bool
-        let error: String?
-        let value: [ServiceInfo]?
-    }
-
-    struct DeploySummary: Decodable {
-        struct Host: Decodable {
-            let host: String
-            let result: String
-            let fromVersion: String?
-            let toVersion: String?
-            let reason: String?
-        }
-        let service: String
-        let version: String?
-        let hosts: [Host]
-    }
-
     func manifest(_ fleet: Fleet, arguments: [String], deadline: String = "10s") -> String {
         """
         # The test fixture as a service.
@@ -50,7 +30,7 @@ struct CLIEndToEndTests {
         let run = try await fleet.drover("status", "web", "--json")
         #expect(run.status == 0, "\(run)")
         var result: [String: (String?, Int, Int)] = [:]
-        for host in try run.json([HostStatus].self) {
+        for host in try run.json([CLIOutput.HostStatus].self) {
             guard let service = host.value?.first else { continue }
             let ready = service.instances.filter { $0.version == service.currentVersion && $0.activeState == "active" }.count
             result[host.host] = (service.currentVersion?.rawValue, ready, service.desiredInstances)
@@ -67,10 +47,10 @@ struct CLIEndToEndTests {
             // v1 everywhere.
             let first = try await fleet.drover("deploy", "web", "--json")
             #expect(first.status == 0, "\(first)")
-            let v1 = try #require(try first.json(DeploySummary.self).version)
+            let v1 = try #require(try first.json(CLIOutput.DeploySummary.self).version)
             #expect(try await status(fleet).values.allSatisfy { $0.0 == v1 && $0.1 == 2 && $0.2 == 2 })
             let again = try await fleet.drover("deploy", "web", "--json")
-            let againHosts = try again.json(DeploySummary.self).hosts
+            let againHosts = try again.json(CLIOutput.DeploySummary.self).hosts
             #expect(again.status == 0 && againHosts.allSatisfy { $0.result == "up to date" }, "the same content again changes nothing: \(again)")
 
             // v2, one host at a time, in inventory order.
@@ -93,7 +73,7 @@ struct CLIEndToEndTests {
                                                     deadline: "3s"))
             let third = try await fleet.drover("deploy", "web", "--batch", "1", "--json")
             #expect(third.status == 1, "\(third)")
-            let summary = try third.json(DeploySummary.self)
+            let summary = try third.json(CLIOutput.DeploySummary.self)
             let byHost = Dictionary(uniqueKeysWithValues: summary.hosts.map { ($0.host, $0) })
             #expect(byHost["host-1"]?.result == "reverted", "\(third)")
             #expect(byHost["host-2"]?.result == "failed" && byHost["host-2"]?.reason?.contains("host") == false
@@ -118,7 +98,7 @@ struct CLIEndToEndTests {
             let autoscaled = try await fleet.drover("autoscale", "web", "--min", "1", "--max", "4", "--cpu", "50%")
             #expect(autoscaled.status == 0, "\(autoscaled)")
             let withPolicy = try await fleet.drover("status", "web", "--json")
-            #expect(try withPolicy.json([HostStatus].self).allSatisfy { $0.value?.first?.autoscale?.max == 4 && $0.value?.first?.autoscale?.cpu == 0.5 })
+            #expect(try withPolicy.json([CLIOutput.HostStatus].self).allSatisfy { $0.value?.first?.autoscale?.max == 4 && $0.value?.first?.autoscale?.cpu == 0.5 })
             #expect(try await fleet.drover("autoscale", "web", "--off").status == 0)
 
             // Logs of every host, merged and prefixed.

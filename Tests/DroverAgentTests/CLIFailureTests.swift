@@ -8,24 +8,6 @@ import Testing
 /// Ctrl-C in the middle of a fleet deploy, and an agent restarted under `logs -f`.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct CLIFailureTests {
-    struct HostStatus: Decodable {
-        let host: String
-        let reachable: Bool
-        let failure: String?
-        let error: String?
-        let value: [ServiceInfo]?
-    }
-
-    struct DeploySummary: Decodable {
-        struct Host: Decodable {
-            let host: String
-            let result: String
-            let toVersion: String?
-            let reason: String?
-        }
-        let hosts: [Host]
-    }
-
     static func manifest(_ print: String, minHealthy: String = "0.2s") -> String {
         """
         artifact = "\(fixturePath)"
@@ -57,7 +39,7 @@ struct CLIFailureTests {
             let took = clock.now - started
             #expect(json.status == 3, "a host was unreachable: \(json)")
             #expect(took < .seconds(4), "a refused connection is reported at once, not after the request timeout: \(took)")
-            let byHost = Dictionary(uniqueKeysWithValues: try json.json([HostStatus].self).map { ($0.host, $0) })
+            let byHost = Dictionary(uniqueKeysWithValues: try json.json([CLIOutput.HostStatus].self).map { ($0.host, $0) })
             #expect(byHost["host-1"]?.value?.first?.name.rawValue == "web" && byHost["host-1"]?.failure == nil, "\(json)")
             #expect(byHost["host-2"]?.reachable == false && byHost["host-2"]?.failure == "unreachable"
                     && byHost["host-2"]?.error?.contains("connection refused") == true, "\(json)")
@@ -99,7 +81,7 @@ struct CLIFailureTests {
             #expect(status == 130, "exit 130: \(printed)")
             #expect(printed.contains("interrupted: no further host is started") && printed.contains("host-1 goes on rolling on its agent"), "\(printed)")
             let json = printed.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n")
-            let summary = try JSONDecoder().decode(DeploySummary.self, from: Data(json.utf8))
+            let summary = try JSONDecoder().decode(CLIOutput.DeploySummary.self, from: Data(json.utf8))
             let byHost = Dictionary(uniqueKeysWithValues: summary.hosts.map { ($0.host, $0) })
             #expect(byHost["host-1"]?.result == "in progress" && byHost["host-1"]?.reason?.contains("goes on on its agent") == true, "\(printed)")
             #expect(byHost["host-2"]?.result == "interrupted" && byHost["host-3"]?.result == "interrupted", "\(printed)")
