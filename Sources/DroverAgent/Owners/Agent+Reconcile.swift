@@ -167,7 +167,7 @@ extension Agent {
             if !drifted.isEmpty {
                 try units.write(rendered, service: service, version: release.version, templateOnly: templateOnly)
                 try store.record("unit.restored", service: service,
-                                 "\(drifted.joined(separator: ", ")) deleted or changed behind the agent's back; rewritten as release \(release.version) renders it")
+                                 "\(drifted.joined(separator: ", ")) missing or not as release \(release.version) renders it (deleted or edited behind the agent's back, or written by an older agent); rewritten")
                 logger.warning("restored unit files deleted or changed behind the agent's back", metadata: ["units": "\(drifted)"])
                 changed = true
             }
