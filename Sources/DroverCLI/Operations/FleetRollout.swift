@@ -65,6 +65,7 @@ struct FleetRollout: Sendable {
         struct Known {
             var finished: [String: Outcome] = [:]
             var following: [String: DeploymentInfo] = [:]
+            var interrupted = false
         }
         let known = Mutex(Known())
     }
@@ -76,20 +77,24 @@ struct FleetRollout: Sendable {
     func run(_ hosts: [Inventory.Host], start: @escaping Start) async throws -> Report {
         let progress = Progress()
         let signals = await UnixSignalsSequence(trapping: .sigint)
-        let finished = try await withThrowingTaskGroup(of: [Outcome]?.self) { group in
-            group.addTask { try await self.rollBatches(hosts, progress: progress, start: start) }
-            group.addTask {
-                for await _ in signals {
-                    // The next Ctrl-C is the default one: it ends the process.
-                    signal(SIGINT, SIG_DFL)
-                    return nil
+        let rollout = Task { try await self.rollBatches(hosts, progress: progress, start: start) }
+        // The first Ctrl-C stops the rollout; a second ends drover at once, even while the
+        // first waits on a slow network.
+        let watcher = Task {
+            for await _ in signals {
+                let first = progress.known.withLock { known in
+                    defer { known.interrupted = true }
+                    return !known.interrupted
                 }
-                return nil
+                guard first else { exit(ExitCodes.interrupted) }
+                rollout.cancel()
             }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
         }
-        if let finished { return Report(outcomes: finished) }
+        defer { watcher.cancel() }
+        let result = await withTaskCancellationHandler { await rollout.result } onCancel: { rollout.cancel() }
+        guard progress.known.withLock({ $0.interrupted }), case .failure(let error) = result, error is CancellationError else {
+            return Report(outcomes: try result.get())
+        }
 
         board.finish()
         let known = progress.known.withLock { $0 }
@@ -152,6 +157,7 @@ struct FleetRollout: Sendable {
             let deployment = try await client.rollback(self.service, RollbackRequest(to: previous))
             return try await self.follow(host, client, deployment)
         }
+        try Task.checkCancellation()
         board.finish()
         for (host, result) in reverts {
             guard let index = outcomes.firstIndex(where: { $0.host == host.name }) else { continue }
