@@ -58,6 +58,7 @@ extension BootedHostTests {
             #expect(rows.contains { $0.hasPrefix("h1") && $0.contains("not started") }, "\(deploy)")
             #expect(deployTook < .seconds(15), "\(deployTook)")
 
+            print("hosts cut off (connect timeout 3 s): status \(statusTook), scale \(scaleTook), deploy \(deployTook)")
             try await h2.reconnect()
             try await h3.stopDroppingPackets()
             let back = try await fleet.drover("status", "web")
