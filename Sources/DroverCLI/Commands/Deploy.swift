@@ -47,7 +47,7 @@ extension Drover {
             // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
             terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")
             let spec = manifest.spec
-            let uploads = try await context.eachHost(hosts) { host, client -> String in
+            let uploading = try await CtrlC.stopping { try await context.eachHost(hosts) { host, client -> String in
                 // Skipped only if the host holds this very content; the same version with other
                 // content is uploaded, and the agent refuses it (409) with its reason.
                 if let held = try? await client.releases(of: name),
@@ -56,6 +56,13 @@ extension Drover {
                 }
                 let (info, created) = try await client.upload(name, release, file: artifact, spec: spec, digest: digest)
                 return created ? "uploaded \(Figures.bytes(UInt64(max(0, info.size))))" : "already holds \(release)"
+            } }
+            guard let uploads = uploading else {
+                // Uploads change nothing a host runs: a release that arrived waits unused.
+                terminal.note(terminal.styled("interrupted: ", .yellow) + "during the upload; no host was changed")
+                let outcomes = hosts.map { FleetRollout.Outcome(host: $0.name, result: .interrupted, toVersion: release.rawValue, reason: "not started: still runs what it ran") }
+                try FleetRollout.report(.init(outcomes: outcomes, interrupted: true), service: name, version: release.rawValue, context: context)
+                return
             }
             for (host, result) in uploads { if case .success(let what) = result { terminal.note("\(host.name): \(what)") } }
             let failedUploads = CommandContext.errors(in: uploads)

@@ -3,7 +3,6 @@ import DroverClient
 import DroverCore
 import Foundation
 import Synchronization
-import UnixSignals
 
 /// Rolls a change across hosts, batch after batch: each host's agent runs its own rolling
 /// deployment; `drover` starts them, follows them live, and stops at the first host that
@@ -65,7 +64,6 @@ struct FleetRollout: Sendable {
         struct Known {
             var finished: [String: Outcome] = [:]
             var following: [String: DeploymentInfo] = [:]
-            var interrupted = false
         }
         let known = Mutex(Known())
     }
@@ -76,24 +74,8 @@ struct FleetRollout: Sendable {
     /// Ctrl-C ends drover at once.
     func run(_ hosts: [Inventory.Host], start: @escaping Start) async throws -> Report {
         let progress = Progress()
-        let signals = await UnixSignalsSequence(trapping: .sigint)
-        let rollout = Task { try await self.rollBatches(hosts, progress: progress, start: start) }
-        // The first Ctrl-C stops the rollout; a second ends drover at once, even while the
-        // first waits on a slow network.
-        let watcher = Task {
-            for await _ in signals {
-                let first = progress.known.withLock { known in
-                    defer { known.interrupted = true }
-                    return !known.interrupted
-                }
-                guard first else { exit(ExitCodes.interrupted) }
-                rollout.cancel()
-            }
-        }
-        defer { watcher.cancel() }
-        let result = await withTaskCancellationHandler { await rollout.result } onCancel: { rollout.cancel() }
-        guard progress.known.withLock({ $0.interrupted }), case .failure(let error) = result, error is CancellationError else {
-            return Report(outcomes: try result.get())
+        if let outcomes = try await CtrlC.stopping({ try await self.rollBatches(hosts, progress: progress, start: start) }) {
+            return Report(outcomes: outcomes)
         }
 
         board.finish()
