@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 @testable import DroverAgent
 import DroverAPI
 import DroverCore
@@ -136,6 +137,37 @@ struct SelfHealingTests {
         let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
         #expect(events.contains { $0.kind == "instance.crashed" && $0.message.contains("start limit") }, "\(events.map(\.message))")
         #expect(!events.contains { $0.kind == "socket.failed" }, "\(events.map(\.message))")
+        #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
+        await agent.stop()
+    }
+
+    @Test func aSharedSocketStoppedByHandIsExplainedAndListensAgainOnceItsPortIsFree() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent()
+        let service = uniqueService("sockhand")
+        let port = try freeLoopbackPort()
+        let spec = #"{"binary": "web", "type": "notify", "listen": "127.0.0.1:\#(port)"}"#
+        #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec).status == .created)
+        #expect(try await agent.scale(service, to: 2).status == .ok)
+        let socket = "drover-\(service).socket"
+        try await bed.systemd.stopUnit(socket)
+
+        // The port is held by the service's own instances: the advice says so, not "another process".
+        let refused = try await agent.scale(service, to: 3)
+        #expect(refused.status == .conflict && refused.text.contains("socket_failed"), "\(refused.text)")
+        #expect(refused.text.contains("still hold the port") && refused.text.contains("to 0 and back"), "\(refused.text)")
+        #expect(!refused.text.contains("another listen address"), "\(refused.text)")
+
+        // Following it works: with no instance left, the agent lets the socket listen again.
+        #expect(try await agent.scale(service, to: 0).status == .ok)
+        let back = try await agent.scale(service, to: 2)
+        #expect(back.status == .ok, "\(back.text)")
+        #expect(try await bed.systemd.status(of: socket).isActive)
+        let answered = await waitUntil(timeout: .seconds(10)) {
+            guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(2)) else { return false }
+            return response.status == .ok
+        }
+        #expect(answered, "the service answers through its socket again")
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()
     }

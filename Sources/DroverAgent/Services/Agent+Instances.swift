@@ -108,18 +108,36 @@ extension Agent {
     /// the request that needed it, saying so, and is reset so that a later try starts clean.
     func ensureSocket(_ service: ServiceName, spec: ServiceSpec) async throws {
         guard let listen = spec.listen else { return }
-        let socket = UnitNames.socket(service)
+        let socket = UnitNames.socket(service), holder = UnitNames.socketHolder(service)
         do {
-            try await systemd.startUnit(socket)
+            do {
+                try await systemd.startUnit(socket)
+            } catch let error as SystemdError where error.code == .jobFailed {
+                // A socket stopped behind the agent's back leaves its port held by the holder,
+                // which inherited it: with no instance running, a new holder lets it listen again.
+                guard (try? await runningInstances(of: service)) == 0 else { throw error }
+                try? await systemd.resetFailed(socket)
+                try await systemd.stopUnit(holder)
+                try await systemd.startUnit(socket)
+            }
         } catch let error as SystemdError {
             try? await systemd.resetFailed(socket)
             let cause = error.code == .jobFailed ? "systemd could not bind it" : error.message
             try? store.record("socket.failed", service: service, "\(socket) could not listen on \(listen): \(cause)")
-            throw AgentError(.conflict, "socket_failed",
-                             "\(service)'s shared socket could not listen on \(listen) (\(cause)): is another process using that port, "
-                             + "or is the address not one of this host's? Deploy a release with another listen address")
+            // Instances that still run hold the socket they inherited: then the port is the
+            // service's own, and another address would not help.
+            let running = (try? await runningInstances(of: service)) ?? 0
+            let advice = running > 0
+                ? "its \(running) running instance(s) still hold the port they inherited before \(socket) stopped (was it stopped by hand?); "
+                    + "scale \(service) to 0 and back to listen anew"
+                : "is another process using that port, or is the address not one of this host's? Deploy a release with another listen address"
+            throw AgentError(.conflict, "socket_failed", "\(service)'s shared socket could not listen on \(listen) (\(cause)): \(advice)")
         }
-        try await systemd.startUnit(UnitNames.socketHolder(service))
+        try await systemd.startUnit(holder)
+    }
+
+    private func runningInstances(of service: ServiceName) async throws -> Int {
+        try await systemd.listUnits(matching: [UnitNames.instancePattern(service)], states: ["active", "activating", "deactivating", "reloading"]).count
     }
 
     private func state(of unit: String, in loaded: [UnitListEntry]) -> String {
