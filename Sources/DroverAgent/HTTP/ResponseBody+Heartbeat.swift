@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 extension ResponseBody {
     /// A long-lived NDJSON stream: every line of `lines` as it comes, and an empty line after
@@ -21,15 +22,21 @@ extension ResponseBody {
                         continuation.finish(throwing: error)
                     }
                 }
+                // Only after silence: a busy stream carries no blank lines.
+                let lastSent = Mutex(ContinuousClock.now)
                 group.addTask {
                     while !Task.isCancelled {
-                        try await Task.sleep(for: interval)
-                        continuation.yield(ByteBuffer(string: "\n"))
+                        try await Task.sleep(until: lastSent.withLock { $0 } + interval)
+                        let silent = lastSent.withLock { ContinuousClock.now - $0 >= interval }
+                        if silent { continuation.yield(ByteBuffer(string: "\n")) }
                     }
                 }
                 defer { group.cancelAll() }
                 try await withGracefulShutdownHandler {
-                    for try await line in merged { try await writer.write(line) }
+                    for try await line in merged {
+                        try await writer.write(line)
+                        lastSent.withLock { $0 = .now }
+                    }
                 } onGracefulShutdown: {
                     continuation.finish()  // the loop above ends; the response ends cleanly
                 }
