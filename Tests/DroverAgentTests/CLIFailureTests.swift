@@ -99,7 +99,7 @@ struct CLIFailureTests {
         }
     }
 
-    @Test func logsFollowGoesOnAcrossAnAgentRestartMissingNoLine() async throws {
+    @Test func logsFollowGoesOnAcrossAnAgentRestartAndACrashMissingNoLine() async throws {
         try await Fleet.run(hosts: 1) { fleet in
             try fleet.writeManifest("web", Self.manifest("hello-before"))
             #expect(try await fleet.drover("deploy", "web").status == 0)
@@ -108,26 +108,29 @@ struct CLIFailureTests {
             let read = { (try? String(contentsOfFile: followed, encoding: .utf8)) ?? "" }
             #expect(await waitUntil(timeout: .seconds(15)) { read().contains("| hello-before") }, "the follow runs: \(read())")
 
-            // The agent goes down; meanwhile an instance restarts and prints its line.
-            let instance = try #require(try await agent.request(.GET, "/v1/services/web/instances").decode([InstanceInfo].self).first)
-            let pid = try #require(instance.mainPID)
-            await agent.stop()
+            // The agent goes down twice, stopped (an upgrade) then killed (a crash); each time
+            // an instance restarts meanwhile and prints its line.
             let systemd = try await SystemdClient.connect(to: agent.manager.busAddress)
-            kill(pid, SIGKILL)
-            let restarted = await waitUntil(timeout: .seconds(15)) {
-                guard let status = try? await systemd.status(of: instance.unit) else { return false }
-                return status.isActive && status.mainPID != pid
+            for (round, crash) in [false, true].enumerated() {
+                let instance = try #require(try await agent.request(.GET, "/v1/services/web/instances").decode([InstanceInfo].self).first)
+                let pid = try #require(instance.mainPID)
+                if crash { await agent.crash() } else { await agent.stop() }
+                kill(pid, SIGKILL)
+                let restarted = await waitUntil(timeout: .seconds(15)) {
+                    guard let status = try? await systemd.status(of: instance.unit) else { return false }
+                    return status.isActive && status.mainPID != pid
+                }
+                #expect(restarted, "systemd restarted the instance while the agent was down")
+                let before = read().components(separatedBy: "| hello-before").count - 1
+                try await agent.restart()
+
+                let resumed = await waitUntil(timeout: .seconds(30)) {
+                    read().components(separatedBy: "the agent is back; following on from the last line shown").count - 1 == round + 1
+                        && read().components(separatedBy: "| hello-before").count - 1 > before
+                }
+                #expect(resumed, "after the \(crash ? "crash" : "stop") the follow says the agent came back and shows the line written meanwhile: \(read())")
             }
             await systemd.close()
-            #expect(restarted, "systemd restarted the instance while the agent was down")
-            let before = read().components(separatedBy: "| hello-before").count - 1
-            try await agent.restart()
-
-            let resumed = await waitUntil(timeout: .seconds(30)) {
-                read().contains("the agent is back; following on from the last line shown")
-                    && read().components(separatedBy: "| hello-before").count - 1 > before
-            }
-            #expect(resumed, "the follow says the agent came back and shows the line written meanwhile: \(read())")
             #expect(read().contains("the agent ended the follow"), "\(read())")
             #expect(follower.isRunning, "still following")
             kill(follower.pid, SIGTERM)

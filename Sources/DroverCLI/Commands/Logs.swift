@@ -86,9 +86,10 @@ extension Drover {
                         cursor = entry.cursor ?? cursor
                         show(host, entry)
                     }
-                } catch let error as AgentClientError where !error.afterAnswer {
-                    // Not there, or refused, before any line: the same answer as without -f.
-                    guard resumed, error.isUnreachable else { throw error }
+                } catch let error as AgentClientError {
+                    // The stream broke off (the agent was killed): wait for it as for a restart.
+                    // Not there, or refused, at the first try: the same answer as without -f.
+                    guard error.afterAnswer || (resumed && error.isUnreachable) else { throw error }
                 }
                 try Task.checkCancellation()
                 terminal.note(terminal.styled("\(host): ", .yellow) + "the agent ended the follow (stopped or restarting); waiting up to \(Int(comebackWindow.components.seconds)) s for it to come back")
