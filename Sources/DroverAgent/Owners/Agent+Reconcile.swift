@@ -163,9 +163,8 @@ extension Agent {
             // The slice and socket units are shared by the service's releases; each upload writes
             // them, so they are what the newest release renders.
             let templateOnly = release.version != releases.last?.version
-            let drifted = units.drifted(rendered, service: service, version: release.version, templateOnly: templateOnly)
+            let drifted = try units.restore(rendered, service: service, version: release.version, templateOnly: templateOnly)
             if !drifted.isEmpty {
-                try units.write(rendered, service: service, version: release.version, templateOnly: templateOnly)
                 try store.record("unit.restored", service: service,
                                  "\(drifted.joined(separator: ", ")) missing or not as release \(release.version) renders it (deleted or edited behind the agent's back, or written by an older agent); rewritten")
                 logger.warning("restored unit files deleted or changed behind the agent's back", metadata: ["units": "\(drifted)"])

@@ -45,12 +45,18 @@ struct UnitFiles: Sendable {
         }
     }
 
-    /// The files of `rendered` whose content on disk differs (edited) or that are missing
-    /// (deleted), by unit name.
-    func drifted(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) -> [String] {
-        files(of: rendered, service: service, version: version, templateOnly: templateOnly)
-            .filter { path, text in FileManager.default.contents(atPath: path) != Data(text.utf8) }
-            .map { path, _ in String(path.split(separator: "/").last ?? "") }
+    /// Rewrites the files of `rendered` whose content on disk differs (edited) or that are
+    /// missing (deleted), each checked just before it is written, and returns their unit
+    /// names: a file deleted while another is restored is both restored and named.
+    func restore(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) throws -> [String] {
+        var restored: [String] = []
+        for (path, text) in files(of: rendered, service: service, version: version, templateOnly: templateOnly)
+        where FileManager.default.contents(atPath: path) != Data(text.utf8) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(text.utf8), to: path)
+            restored.append(String(path.split(separator: "/").last ?? ""))
+        }
+        return restored
     }
 
     private func files(of rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool) -> [(path: String, text: String)] {
