@@ -21,6 +21,26 @@ struct SelfHealingTests {
 
     func unit(_ service: String, _ version: String, _ slot: Int) -> String { "drover-\(service)_\(version)@\(slot).service" }
 
+    /// SIGKILLs `victim`'s main process again and again (after each restart) until it stays
+    /// down (`isDown`), at most 10 rounds. Returns when it went down (nil if it never did),
+    /// how many kills that took, and the states seen.
+    func killRepeatedly(_ victim: String, on systemd: SystemdClient, until isDown: @escaping @Sendable (UnitStatus) -> Bool) async throws
+        -> (downAt: ContinuousClock.Instant?, kills: Int, seen: [String]) {
+        var seen: [String] = [], kills = 0
+        for _ in 0..<10 {
+            let status = try await systemd.status(of: victim)
+            seen.append("\(status.activeState)/\(status.subState)/\(status.result ?? "-")/\(status.mainPID ?? 0)")
+            if isDown(status) { return (.now, kills, seen) }
+            if let pid = status.mainPID, status.isActive {
+                kill(pid, SIGKILL)
+                kills += 1
+                _ = await waitUntil(timeout: .seconds(5)) { (try? await systemd.status(of: victim))?.mainPID != pid }
+            }
+            _ = await waitUntil(timeout: .seconds(5)) { (try? await systemd.status(of: victim)).map { $0.isActive || isDown($0) } ?? false }
+        }
+        return (nil, kills, seen)
+    }
+
     @Test func anInstanceCrashedPastItsStartLimitIsBackWithin15SecondsWithTheReason() async throws {
         let bed = try Bed.require()
         let agent = try await bed.agent()
@@ -30,23 +50,8 @@ struct SelfHealingTests {
         let victim = unit(service, "1", 2)
 
         // Killed again and again until systemd stops restarting it.
-        var failedAt: ContinuousClock.Instant?
-        var seen: [String] = []
-        for _ in 0..<10 {
-            let status = try await bed.systemd.status(of: victim)
-            seen.append("\(status.activeState)/\(status.subState)/\(status.result ?? "-")/\(status.mainPID ?? 0)")
-            if status.isFailed {
-                failedAt = .now
-                break
-            }
-            if let pid = status.mainPID, status.isActive {
-                kill(pid, SIGKILL)
-                _ = await waitUntil(timeout: .seconds(5)) { (try? await bed.systemd.status(of: victim))?.mainPID != pid }
-            } else {
-                _ = await waitUntil(timeout: .seconds(5)) { (try? await bed.systemd.status(of: victim)).map { $0.isActive || $0.isFailed } ?? false }
-            }
-        }
-        let failed = try #require(failedAt, "systemd gave up on \(victim): \(seen)")
+        let killed = try await killRepeatedly(victim, on: bed.systemd) { $0.isFailed }
+        let failed = try #require(killed.downAt, "systemd gave up on \(victim): \(killed.seen)")
         let result = try #require(try await bed.systemd.status(of: victim).result)
 
         // While it waits out its back-off, the API says so, and why.
@@ -87,26 +92,9 @@ struct SelfHealingTests {
         #expect(await waitUntil { client.progress()["1"] != nil }, "the client is served")
 
         // Killed again and again until the agent stops it at its start limit.
-        var stoppedAt: ContinuousClock.Instant?
-        var seen: [String] = []
-        var kills = 0
-        for _ in 0..<10 {
-            let status = try await bed.systemd.status(of: victim)
-            seen.append("\(status.activeState)/\(status.subState)/\(status.mainPID ?? 0)")
-            if !status.isActive && status.activeState != "activating" {
-                stoppedAt = .now
-                break
-            }
-            if let pid = status.mainPID, status.isActive {
-                kill(pid, SIGKILL)
-                kills += 1
-                _ = await waitUntil(timeout: .seconds(5)) { (try? await bed.systemd.status(of: victim))?.mainPID != pid }
-            }
-            _ = await waitUntil(timeout: .seconds(5)) {
-                (try? await bed.systemd.status(of: victim)).map { $0.isActive || $0.activeState == "inactive" || $0.isFailed } ?? false
-            }
-        }
-        let stopped = try #require(stoppedAt, "the agent stopped \(victim) at its start limit: \(seen)")
+        let killed = try await killRepeatedly(victim, on: bed.systemd) { $0.activeState == "inactive" || $0.isFailed }
+        let stopped = try #require(killed.downAt, "the agent stopped \(victim) at its start limit: \(killed.seen)")
+        let kills = killed.kills
         #expect(try await bed.systemd.status(of: socket).isActive, "the shared socket still listens")
         let shown = await waitUntil(timeout: .seconds(5)) {
             let instances = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
