@@ -15,6 +15,8 @@ extension Agent {
         } catch {
             throw AgentError.badRequest("invalid_limits", "limits \(error)")
         }
+        // Checked before the owner is made: an unknown service gets no owner (nor its reconciler).
+        _ = try existing(service)
         return try await owner(of: service).exclusively {
             _ = try self.existing(service)
             try self.store.setInstanceLimits(limits, of: service, event: "limits.set", "instances resized live: \(Self.describe(limits))")
@@ -26,6 +28,7 @@ extension Agent {
 
     /// Ends a live resize: every instance goes back to its release's limits, again without a restart.
     public func deleteLimits(_ service: ServiceName) async throws {
+        _ = try existing(service)
         try await owner(of: service).exclusively {
             guard try self.existing(service).instanceLimits != nil else {
                 throw AgentError.notFound("not_resized", "\(service) has no live resize (PUT …/limits to make one)")
