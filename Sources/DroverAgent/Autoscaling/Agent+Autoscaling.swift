@@ -69,7 +69,7 @@ extension Agent {
                 return
             }
             let readings = try await instances(of: service, fresh: true).filter { $0.version == version }.map { instance in
-                AutoscaleState.Reading(unit: instance.unit, slot: instance.slot, ready: instance.activeState == "active",
+                AutoscaleState.Reading(unit: instance.unit, slot: instance.slot, ready: instance.state == .running,
                                        cpuMicroseconds: instance.cpuNanoseconds.map { $0 / 1000 }, memoryBytes: instance.memoryBytes)
             }
             let current = record.desiredInstances

@@ -43,12 +43,12 @@ actor MetricsExporter {
             let labels = [service.name.rawValue]
             values.append((Key(name: "drover_service_desired_instances", labels: labels), Double(service.desiredInstances)))
             values.append((Key(name: "drover_service_active_instances", labels: labels),
-                           Double(service.instances.filter { $0.activeState == "active" }.count)))
+                           Double(service.instances.filter { $0.state == .running }.count)))
             values.append((Key(name: "drover_service_autoscaled", labels: labels), policy == nil ? 0 : 1))
             for instance in service.instances {
                 let labels = [service.name.rawValue, String(instance.slot), instance.version.rawValue]
                 let figures: [(String, Double?)] = [
-                    ("drover_instance_up", instance.activeState == "active" ? 1 : 0),
+                    ("drover_instance_up", instance.state == .running ? 1 : 0),
                     ("drover_instance_cpu_cores", instance.cpuCores),
                     ("drover_instance_cpu_of_quota", instance.cpuOfQuota),
                     ("drover_instance_memory_bytes", instance.memoryBytes.map { Double($0) }),

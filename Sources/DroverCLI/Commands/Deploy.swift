@@ -84,7 +84,7 @@ extension Drover {
             let request = DeploymentRequest(version: release, instances: manifest.instances, strategy: manifest.rollout.strategy)
             let report = try await rollout.run(hosts) { _, client in
                 let info = try await client.service(name)
-                let ready = info.instances.filter { $0.version == release && $0.activeState == "active" }.count
+                let ready = info.instances.filter { $0.version == release && $0.state == .running }.count
                 if info.currentVersion == release, info.desiredInstances == request.instances, ready == request.instances {
                     return (nil, "already runs \(release) with \(ready) instances")
                 }

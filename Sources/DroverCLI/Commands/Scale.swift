@@ -30,7 +30,7 @@ extension Drover {
                 for (host, result) in results {
                     switch result {
                     case .success(let scaled):
-                        let active = scaled.instances.filter { $0.activeState == "active" }.count
+                        let active = scaled.instances.filter { $0.state == .running }.count
                         table.rows.append([host.name, "scaled", "\(active)/\(scaled.desiredInstances)", scaled.note ?? ""])
                     case .failure(let error):
                         table.rows.append([host.name, error.category.rawValue, "-", error.message])

@@ -53,8 +53,8 @@ extension Drover {
 
         static func row(_ host: String, _ service: ServiceInfo) -> [String] {
             let current = service.instances.filter { $0.version == service.currentVersion }
-            let ready = current.filter { $0.activeState == "active" }.count
-            let failed = service.instances.filter { $0.activeState == "failed" }.count
+            let ready = current.filter { $0.state == .running }.count
+            let failed = service.instances.filter { $0.state == .failed }.count
             let cpu = service.instances.compactMap(\.cpuCores)
             let memory = service.instances.compactMap(\.memoryBytes)
             let autoscale = service.autoscale.map { policy in

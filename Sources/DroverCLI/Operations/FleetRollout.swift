@@ -195,7 +195,7 @@ struct FleetRollout: Sendable {
                 group.addTask {
                     while !Task.isCancelled {
                         let ready = (try? await client.instances(of: self.service))?
-                            .filter { $0.version == deployment.toVersion && $0.activeState == "active" }.count
+                            .filter { $0.version == deployment.toVersion && $0.state == .running }.count
                         self.board.update(host.name, "\(ready.map(String.init) ?? "?")/\(deployment.instances) ready  "
                                           + "\(Figures.seconds(clock.now - started))  → \(deployment.toVersion)")
                         try? await Task.sleep(for: .milliseconds(500))
