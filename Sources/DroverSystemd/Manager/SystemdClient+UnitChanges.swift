@@ -78,10 +78,13 @@ final class UnitChangeListeners: Sendable {
         _ = listeners.withLock { $0.removeValue(forKey: id) }
     }
 
+    /// Yields outside the lock: a yield resumes the reading task, which takes that task's
+    /// status lock, while cancelling that task holds its status lock and calls `remove`, which
+    /// takes this one. Yielding under the lock deadlocked the agent at shutdown (a unit change
+    /// arriving as the stream was cancelled).
     func yield(_ unit: UnitChange) {
-        listeners.withLock { listeners in
-            for continuation in listeners.values { continuation.yield(unit) }
-        }
+        let all = listeners.withLock { Array($0.values) }
+        for continuation in all { continuation.yield(unit) }
     }
 
     func finishAll() {
