@@ -108,13 +108,19 @@ struct CLIEndToEndTests {
                 #expect(logs.stdout.split(separator: "\n").contains { $0.hasPrefix(host) && $0.contains("hello-v1") }, "\(host) in \(logs.stdout)")
             }
             // Following: lines from every host as they are written, until the operator stops it.
-            let (follower, followed) = try fleet.startDrover("logs", "web", "-f", "-n", "0")
+            // Each host's last line shows first: then the follow is on, and what comes next is live.
+            let (follower, followed) = try fleet.startDrover("logs", "web", "-f", "-n", "1")
+            let hosts = ["host-1", "host-2", "host-3"]
+            let counts = { (text: String) -> [String: Int] in
+                let lines = ((try? String(contentsOfFile: followed, encoding: .utf8)) ?? "").split(separator: "\n")
+                return Dictionary(uniqueKeysWithValues: hosts.map { host in (host, lines.filter { $0.hasPrefix(host + " ") && $0.contains(text) }.count) })
+            }
+            #expect(await waitUntil(timeout: .seconds(30)) { counts(" | ").values.allSatisfy { $0 >= 1 } }, "the follow is on: \(counts(" | "))")
+            let before = counts("| hello-v1")
             #expect(try await fleet.drover("scale", "web", "4").status == 0)
             let sawAll = await waitUntil(timeout: .seconds(30)) {
-                let text = (try? String(contentsOfFile: followed, encoding: .utf8)) ?? ""
-                return ["host-1", "host-2", "host-3"].allSatisfy { host in
-                    text.split(separator: "\n").contains { $0.hasPrefix(host) && $0.contains("| hello-v1") }
-                }
+                let now = counts("| hello-v1")
+                return hosts.allSatisfy { now[$0, default: 0] > before[$0, default: 0] }
             }
             #expect(sawAll, "the new instances' lines arrive live: \((try? String(contentsOfFile: followed, encoding: .utf8)) ?? "")")
             kill(follower.pid, SIGTERM)

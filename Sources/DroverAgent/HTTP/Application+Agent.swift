@@ -16,7 +16,10 @@ public func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorMiddleware(routes: APIRoutes()))
     router.get("/v1/health") { _, _ in
-        try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
+        // The API still answers while the agent stops (ServiceGroup stops it last); health
+        // says the truth meanwhile.
+        guard !agent.isStopping else { throw AgentError(.serviceUnavailable, "stopping", "the agent is stopping; it answers again once it has restarted") }
+        return try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
                                 metricsSource: agent.cgroups.source))
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))

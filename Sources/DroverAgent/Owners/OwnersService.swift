@@ -34,6 +34,7 @@ public struct OwnersService: Service {
                 }
             }
             try? await gracefulShutdown()
+            agent.beginStopping()
             group.cancelAll()
         }
         for owner in await agent.owners.all() {

@@ -3,6 +3,7 @@ import DroverCore
 import DroverSystemd
 import Foundation
 import Logging
+import Synchronization
 
 /// What the agent does for a host: install releases, run instances, forget services. The
 /// HTTP routes are a thin layer over this.
@@ -26,6 +27,12 @@ public final class Agent: Sendable {
     let owners: OwnerRegistry
     /// The origin of the reconciler's clock (`ReconcilePlanner` works in durations since it).
     let epoch = ContinuousClock.now
+    /// Set once the agent's graceful shutdown has begun: health answers 503 from then on, so a
+    /// client waiting for a restarted agent does not take the one still stopping for it.
+    private let stopping = Atomic<Bool>(false)
+
+    public var isStopping: Bool { stopping.load(ordering: .relaxed) }
+    func beginStopping() { stopping.store(true, ordering: .relaxed) }
 
     /// Opens the state, cleans up what a crash may have left, and makes sure every recorded
     /// release has its unit. Running instances are left alone.
