@@ -41,3 +41,13 @@ import Testing
         #expect(limit.recentRestarts(at: .seconds(1)) == 1_000)
     }
 }
+
+extension RestartLimitTests {
+    @Test func aBurstFromAHostileStoredSpecCannotTrap() {
+        var limit = RestartLimit(burst: .max, interval: .seconds(60))
+        #expect(limit.burst == 1_000)
+        #expect(observe(&limit, [(0, 0), (.max, 1)]) == [false, true])
+        var negative = RestartLimit(burst: -5, interval: .seconds(60))
+        #expect(negative.burst == 1 && observe(&negative, [(0, 0), (1, 1)]) == [false, true])
+    }
+}

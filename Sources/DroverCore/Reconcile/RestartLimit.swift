@@ -15,8 +15,10 @@ public struct RestartLimit: Sendable, Equatable {
     /// When each restart within the interval was seen.
     private var restarts: [Duration] = []
 
+    /// `burst` is kept to the spec's range (1…1,000) here too: a stored spec is outside input,
+    /// and a counter conversion must not trap on it.
     public init(burst: Int, interval: Duration) {
-        self.burst = max(1, burst)
+        self.burst = min(max(1, burst), 1_000)
         self.interval = interval
     }
 
