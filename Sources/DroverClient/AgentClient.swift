@@ -189,11 +189,11 @@ public struct AgentClient: Sendable {
         if let error = try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: body) {
             throw AgentClientError(.agent(status: Int(status.code), code: error.error.code), host: host, message: error.error.message)
         }
-        // Not a drover-agent's error: something else answered at that address (a proxy, another server).
-        let text = String(decoding: body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Not a drover-agent's error: something else answered at that address (a proxy, another
+        // server). Its body is not shown: a server that echoes requests would show the token.
         throw AgentClientError(.agent(status: Int(status.code), code: "http_\(status.code)"), host: host,
-                               message: "\(address) answered HTTP \(status.code) \(status.reasonPhrase) without a drover-agent error"
-                                   + (text.isEmpty ? "" : " (\"\(text)\")") + "; is the inventory's address and port those of the agent?")
+                               message: "\(address) answered HTTP \(status.code) \(status.reasonPhrase) without a drover-agent error; "
+                                   + "is the inventory's address and port those of the agent?")
     }
 
     /// An NDJSON stream: one decoded value per line, until the agent ends it or the consumer stops.
