@@ -30,7 +30,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var keepReleases: Int = 5
     /// Where to read instances' journal lines (for failure reasons); nil: the scope's journal.
     public var journalDirectory: String?
-    /// How often a rollout looks at its instances.
+    /// Most log follows open at once (each holds a journal open); one more is refused with 429.
+    public var maxLogFollowers: Int = 64
     /// How often each service's reconciler rereads every unit and checks the unit files, on top
     /// of reacting to systemd's signals at once.
     public var reconcileInterval: Duration = .seconds(30)
@@ -118,8 +119,11 @@ public struct AgentConfiguration: Sendable, Equatable {
                 let seconds = try integer()
                 guard (1...3600).contains(seconds) else { throw ConfigurationError("\(path): reconcile_interval_seconds must be between 1 and 3600") }
                 reconcileInterval = .seconds(seconds)
+            case "max_log_followers":
+                maxLogFollowers = try integer()
+                guard (1...4096).contains(maxLogFollowers) else { throw ConfigurationError("\(path): max_log_followers must be between 1 and 4096") }
             default:
-                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir, reconcile_interval_seconds)")
+                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir, reconcile_interval_seconds, max_log_followers)")
             }
         }
     }

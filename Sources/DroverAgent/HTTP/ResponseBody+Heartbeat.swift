@@ -9,7 +9,11 @@ extension ResponseBody {
     /// from cutting a quiet stream, and a write to a client that went away fails, which ends
     /// the stream (and what feeds it) at once. Clients skip empty lines. The agent's graceful
     /// shutdown ends the stream too: a client following the logs must not hold the agent up.
-    static func ndjsonStream<Lines: AsyncSequence & Sendable>(_ lines: Lines, heartbeat interval: Duration = .seconds(15)) -> ResponseBody
+    ///
+    /// `alongside` runs as a sibling of the stream (what keeps its source current) and is
+    /// cancelled when it ends.
+    static func ndjsonStream<Lines: AsyncSequence & Sendable>(_ lines: Lines, heartbeat interval: Duration = .seconds(15),
+                                                             alongside: (@Sendable () async -> Void)? = nil) -> ResponseBody
         where Lines.Element == ByteBuffer {
         ResponseBody { writer in
             let (merged, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
@@ -22,6 +26,7 @@ extension ResponseBody {
                         continuation.finish(throwing: error)
                     }
                 }
+                if let alongside { group.addTask { await alongside() } }
                 // Only after silence: a busy stream carries no blank lines.
                 let lastSent = Mutex(ContinuousClock.now)
                 group.addTask {

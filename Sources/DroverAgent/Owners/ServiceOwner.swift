@@ -106,6 +106,8 @@ actor ServiceOwner {
     // MARK: The live view of the units
 
     private var units: [String: UnitStatus] = [:]
+    /// Every unit systemd signals a change of, as it comes: log followers take new instances from it.
+    nonisolated let unitNames = UnitNameBroadcast()
     private var dirty: Set<String> = []
     private var stale = true
     /// The read under way, if any (numbered, so only its starter clears it).
@@ -116,6 +118,7 @@ actor ServiceOwner {
     /// systemd said a unit changed: it is read again before the view is used, waiting rollouts
     /// wake up, and the reconciler looks.
     func unitChanged(_ change: UnitChange) {
+        unitNames.yield(change.unit)
         // Removed too is read again (by listing, which does not load it): a reload unloads
         // and loads every unit, and the view must not lose them in between.
         dirty.insert(change.unit)
@@ -351,6 +354,7 @@ actor ServiceOwner {
     func stop() async {
         let tasks = [rollout?.task, autoscaleLoop, reconciler, retryTimer].compactMap { $0 }
         poke.finish()
+        unitNames.finish()
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
         autoscaleLoop = nil

@@ -1,6 +1,5 @@
 import CSystemd
 import Foundation
-import Synchronization
 
 /// Reads the systemd journal (sd-journal): the last entries of a unit, or a live follow.
 ///
@@ -39,85 +38,27 @@ public struct JournalReader: Sendable {
     }
 
     /// The last `count` entries of `unit`, then every new one as it is written, until the
-    /// consumer stops iterating. Reading happens on a thread of its own.
+    /// consumer stops iterating.
     public func follow(_ unit: String, last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
-        follow(anyOf: [unit], last: count)
+        follow(anyOf: [unit], last: count).entries
     }
 
-    /// `follow` for several units at once (a service's instances), interleaved by time.
-    public func follow(anyOf units: [String], last count: Int = 0) -> AsyncThrowingStream<JournalEntry, any Error> {
-        follow(anyOf: { units }, last: count)
-    }
-
-    /// `follow` for a set of units that may grow while it runs (a service scaled up): `units`
-    /// is asked again about every second, and new units' lines follow from then on, without
-    /// repeating or skipping a line of the others.
+    /// `follow` for several units at once (a service's instances), interleaved by time. The
+    /// set can grow while it runs (`JournalFollow.follow(_:)`, a service scaled up).
     ///
     /// With `cursor` (a `JournalEntry.cursor` an earlier follow gave), it starts with the line
     /// after that one instead of the last `count`: a client whose follow broke (the agent
     /// restarted) picks up where it was, missing and repeating nothing.
-    public func follow(anyOf units: @escaping @Sendable () -> [String], last count: Int = 0, after cursor: String? = nil) -> AsyncThrowingStream<JournalEntry, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<JournalEntry, any Error>.makeStream(bufferingPolicy: .unbounded)
-        let stopped = Atomic<Bool>(false)
-        let source = source
-        let initial = units()
-        let thread = Thread {
-            do {
-                // Where a journal reopened for new units starts when no line was read yet.
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                let startedAt = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
-                var current = Set(initial)
-                // No unit, no match: an unfiltered journal would be every line of the host.
-                var journal = current.isEmpty ? nil : try Journal(source: source, units: initial)
-                var lastCursor = cursor
-                if let cursor {
-                    try journal?.position(after: cursor)
-                } else {
-                    for entry in try journal?.last(count) ?? [] {
-                        continuation.yield(entry)
-                        lastCursor = entry.cursor
-                    }
-                    try journal?.positionAfterLastEntry()
-                }
-                var checked = ContinuousClock.now
-                while !stopped.load(ordering: .relaxed) {
-                    if ContinuousClock.now - checked >= .seconds(1) {
-                        checked = ContinuousClock.now
-                        let wanted = units()
-                        if Set(wanted) != current, !wanted.isEmpty {
-                            current = Set(wanted)
-                            let reopened = try Journal(source: source, units: wanted)
-                            // After the last line read, or from the follow's start: the new units'
-                            // lines written meanwhile are not skipped.
-                            if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.position(fromRealtime: startedAt) }
-                            journal = reopened
-                        }
-                    }
-                    guard let open = journal else {
-                        Thread.sleep(forTimeInterval: 0.2)
-                        continue
-                    }
-                    while let entry = try open.next() {
-                        continuation.yield(entry)
-                        lastCursor = entry.cursor
-                    }
-                    try open.wait(microseconds: 200_000)
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        thread.name = "journal follow \(initial.first ?? "")"
-        continuation.onTermination = { _ in stopped.store(true, ordering: .relaxed) }
-        thread.start()
-        return stream
+    /// `onEnd` is called once the follow has ended, whoever ended it.
+    public func follow(anyOf units: [String], last count: Int = 0, after cursor: String? = nil,
+                       onEnd: (@Sendable () -> Void)? = nil) -> JournalFollow {
+        JournalFollow(source: source, units: units, last: count, after: cursor, onEnd: onEnd)
     }
 }
 
-/// An open sd_journal filtered to some units. Not thread-safe: one per thread, like sd-journal.
-private final class Journal {
+/// An open sd_journal filtered to some units. Not thread-safe: one per thread (or serial
+/// queue), like sd-journal.
+final class Journal {
     private let handle: OpaquePointer
     /// Every entry read matched a field of one of these units.
     private let units: Set<String>
@@ -187,8 +128,14 @@ private final class Journal {
         return try current()
     }
 
-    func wait(microseconds: UInt64) throws(SystemdError) {
-        try checked("sd_journal_wait", sd_journal_wait(handle, microseconds))
+    /// The descriptor that becomes readable when the journal changes (inotify on its files).
+    func descriptor() throws(SystemdError) -> Int32 {
+        try checked("sd_journal_get_fd", sd_journal_get_fd(handle))
+    }
+
+    /// Takes in what woke the descriptor (new entries, files added or rotated).
+    func process() throws(SystemdError) {
+        try checked("sd_journal_process", sd_journal_process(handle))
     }
 
     private func current() throws(SystemdError) -> JournalEntry {

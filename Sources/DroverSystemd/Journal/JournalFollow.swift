@@ -1,0 +1,128 @@
+import CSystemd
+import Dispatch
+import Glibc
+
+/// A live follow of some units' journal lines.
+///
+/// The journal's own descriptor (`sd_journal_get_fd`, inotify on its files) wakes it through
+/// a dispatch source: it has no thread of its own and never polls. sd-journal is read on one
+/// serial queue, off the cooperative pool, since its reads block on files.
+public final class JournalFollow: @unchecked Sendable {
+    /// The backlog first, then every new entry; ends with the journal's error if a read fails.
+    /// Ending the iteration (or dropping the stream) ends the follow.
+    public let entries: AsyncThrowingStream<JournalEntry, any Error>
+    private let continuation: AsyncThrowingStream<JournalEntry, any Error>.Continuation
+    private let source: JournalReader.Source
+    private let queue = DispatchQueue(label: "drover.journal-follow")
+    /// Where a journal opened for new units starts when no line was read yet: the follow's start.
+    private let startedAt: UInt64
+
+    // Touched on `queue` only (hence `@unchecked Sendable`).
+    private var units: Set<String>
+    private var journal: Journal?
+    private var wakeup: (any DispatchSourceRead)?
+    private var lastCursor: String?
+    private var ended = false
+
+    init(source: JournalReader.Source, units: [String], last count: Int, after cursor: String?, onEnd: (@Sendable () -> Void)?) {
+        (entries, continuation) = AsyncThrowingStream.makeStream(bufferingPolicy: .unbounded)
+        self.source = source
+        self.units = Set(units)
+        self.lastCursor = cursor
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        startedAt = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
+        // Holds the follow until its stream ends (the handler is released then).
+        continuation.onTermination = { [self] _ in
+            queue.async { self.end() }
+            onEnd?()
+        }
+        queue.async { self.open(units, last: count, after: cursor) }
+    }
+
+    /// Follows `units` from now on as well as those already followed (a service's new slot or
+    /// release): their lines since the last one read come next, none skipped or repeated.
+    public func follow(_ units: [String]) {
+        queue.async { [self] in
+            let wanted = self.units.union(units)
+            guard !ended, wanted != self.units else { return }
+            self.units = wanted
+            do {
+                let reopened = try Journal(source: source, units: Array(wanted))
+                _ = try reopened.descriptor()
+                if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.position(fromRealtime: startedAt) }
+                try watch(reopened)
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    private func open(_ units: [String], last count: Int, after cursor: String?) {
+        // No unit, no match: an unfiltered journal would be every line of the host. The
+        // follow waits for units.
+        guard !ended, !units.isEmpty else { return }
+        do {
+            let journal = try Journal(source: source, units: units)
+            // Before the first read: changes from here on wake the descriptor.
+            _ = try journal.descriptor()
+            if let cursor {
+                try journal.position(after: cursor)
+            } else {
+                for entry in try journal.last(count) { deliver(entry) }
+                try journal.positionAfterLastEntry()
+            }
+            try watch(journal)
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Makes `journal` the one read, woken by its descriptor, and reads what it already has.
+    private func watch(_ journal: Journal) throws(SystemdError) {
+        retire()
+        let wakeup = DispatchSource.makeReadSource(fileDescriptor: try journal.descriptor(), queue: queue)
+        wakeup.setEventHandler { [self] in drain(processing: true) }
+        self.journal = journal
+        self.wakeup = wakeup
+        wakeup.resume()
+        drain(processing: false)
+    }
+
+    private func drain(processing: Bool) {
+        guard !ended, let journal else { return }
+        do {
+            if processing { try journal.process() }
+            while let entry = try journal.next() { deliver(entry) }
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func deliver(_ entry: JournalEntry) {
+        continuation.yield(entry)
+        lastCursor = entry.cursor
+    }
+
+    /// Stops watching the current journal; it is closed (with its descriptor) only once its
+    /// dispatch source has let go of the descriptor.
+    private func retire() {
+        guard let wakeup else { return }
+        let closing = journal
+        wakeup.setCancelHandler { withExtendedLifetime(closing) {} }
+        wakeup.cancel()
+        self.wakeup = nil
+        journal = nil
+    }
+
+    private func fail(_ error: any Error) {
+        continuation.finish(throwing: error)
+        end()
+    }
+
+    private func end() {
+        ended = true
+        retire()
+        journal = nil
+    }
+}
