@@ -213,7 +213,7 @@ struct AgentBadInputTests {
         let service = uniqueService("bad")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "web"}"#).status == .created)
         #expect(try await agent.scale(service, to: 1).status == .ok)
-        let before = try agent.hostState()
+        let before = try await agent.hostState()
         #expect(before.contains { $0.hasPrefix("releases:") })
 
         for bad in Self.cases {
@@ -224,7 +224,7 @@ struct AgentBadInputTests {
             #expect((message?.count ?? 0) > 10, "\(bad.name): the error says what was wrong")
             #expect(!reply.text.contains(agent.stateDirectory) && !reply.text.contains("staging"),
                     "\(bad.name): the answer shows an internal path: \(reply.text)")
-            let after = try agent.hostState()
+            let after = try await agent.hostState()
             #expect(after == before, "\(bad.name) changed the host's state")
         }
         #expect(agent.isRunning)
@@ -244,13 +244,13 @@ struct AgentBadInputTests {
         let spec = #"{"binary": "web", "type": "notify", "listen": "127.0.0.1:\#(port)"}"#
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: spec).status == .created)
         #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec).status == .created)
-        let before = try agent.hostState()
+        let before = try await agent.hostState()
 
         for reply in [try await agent.scale(service, to: 2), try await agent.deploy(service, #"{"version": "2", "instances": 1}"#)] {
             #expect(reply.status == .conflict && reply.errorCode == "socket_failed", "\(reply.status) \(reply.text)")
             #expect(reply.text.contains("127.0.0.1:\(port)"), "the answer names the address: \(reply.text)")
         }
-        #expect(try agent.hostState() == before)
+        await #expect(try agent.hostState() == before)
         let instances = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(instances.isEmpty, "\(instances.map(\.unit))")
         let events = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self)
@@ -269,7 +269,7 @@ struct AgentBadInputTests {
         let agent = try await bed.agent()
         let service = uniqueService("cut")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
-        let before = try agent.hostState()
+        let before = try await agent.hostState()
 
         try RawHTTP.sendTruncated(port: agent.port, head: """
             PUT /v1/services/\(service)/releases/2 HTTP/1.1\r
@@ -283,7 +283,7 @@ struct AgentBadInputTests {
         // The agent notices the cut, says so, and cleans its staging area; nothing else may change.
         let noticed = await waitUntil { agent.log.contains("upload failed; nothing was kept") && agent.log.contains("version=2") }
         #expect(noticed, "the agent logs the failed upload: \(agent.log.suffix(2000))")
-        let after = try agent.hostState()
+        let after = try await agent.hostState()
         #expect(after == before, "left behind: \(Set(after).symmetricDifference(before))")
         let releases = try await agent.request(.GET, "/v1/services/\(service)/releases").decode([ReleaseInfo].self)
         #expect(releases.map(\.version.rawValue) == ["1"])
@@ -296,11 +296,11 @@ struct AgentBadInputTests {
         let agent = try await bed.agent()
         let service = uniqueService("same")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture).status == .created)
-        let before = try agent.hostState()
+        let before = try await agent.hostState()
         let again = try await agent.upload(service, "1", artifact: Self.fixture)
         #expect(again.status == .ok, "\(again.text)")
         #expect(try again.decode(ReleaseInfo.self).sha256 == SHA256Digest.of(Self.fixture).map { String(format: "%02x", $0) }.joined())
-        #expect(try agent.hostState() == before)
+        await #expect(try agent.hostState() == before)
         let otherSpec = try await agent.upload(service, "1", artifact: Self.fixture, spec: #"{"binary": "other"}"#)
         #expect(otherSpec.status == .conflict)
         #expect(otherSpec.errorCode == "spec_conflict")

@@ -125,8 +125,8 @@ struct AutoscaleTests {
         let service = uniqueService("badpolicy")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
         // The unit directory is the suite's, shared with tests running alongside: only this service's units count.
-        let state = { try agent.hostState().filter { !$0.hasPrefix("unit: ") || $0.contains(service) } }
-        let before = try state()
+        let state = { try await agent.hostState().filter { !$0.hasPrefix("unit: ") || $0.contains(service) } }
+        let before = try await state()
         let cases: [(String, String, Int, String)] = [
             (service, #"{"min": 0, "max": 2, "cpu": 0.5}"#, 400, "invalid_policy"),
             (service, #"{"min": 3, "max": 2, "cpu": 0.5}"#, 400, "invalid_policy"),
@@ -144,7 +144,7 @@ struct AutoscaleTests {
         }
         let off = try await agent.request(.DELETE, "/v1/services/\(service)/autoscale")
         #expect(off.status == .notFound && off.errorCode == "not_autoscaled", "\(off.text)")
-        let after = try state()
+        let after = try await state()
         #expect(after == before, "\(after.filter { !before.contains($0) }) \(before.filter { !after.contains($0) })")
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()

@@ -75,8 +75,8 @@ struct LimitsTests {
         let agent = try await bed.agent()
         let service = uniqueService("badlimits")
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
-        let state = { try agent.hostState().filter { !$0.hasPrefix("unit: ") || $0.contains(service) } }
-        let before = try state()
+        let state = { try await agent.hostState().filter { !$0.hasPrefix("unit: ") || $0.contains(service) } }
+        let before = try await state()
         let cases: [(String, String, Int, String)] = [
             (service, #"{}"#, 400, "invalid_limits"),
             (service, #"{"cpuPercent": 0}"#, 400, "invalid_limits"),
@@ -90,7 +90,7 @@ struct LimitsTests {
         }
         let none = try await agent.request(.DELETE, "/v1/services/\(service)/limits")
         #expect(none.status == .notFound && none.errorCode == "not_resized", "\(none.text)")
-        #expect(try state() == before)
+        await #expect(try state() == before)
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
         await agent.stop()
     }

@@ -171,8 +171,8 @@ struct SelfHealingTests {
         // store says 3, systemd runs 1.
         await agent.crash()
         let store = try StateStore(path: agent.stateDirectory + "/state.sqlite")
-        try store.setDesiredInstances(3, of: try ServiceName(service))
-        try store.record("scale", service: try ServiceName(service), "instances 1 → 3 (test: the agent was killed before starting them)")
+        try await store.setDesiredInstances(3, of: try ServiceName(service))
+        try await store.record("scale", service: try ServiceName(service), "instances 1 → 3 (test: the agent was killed before starting them)")
         #expect(try await bed.systemd.listUnits(matching: ["drover-\(service)_*"], states: ["active"]).count == 1)
 
         try await agent.restart()
@@ -287,10 +287,10 @@ struct SelfHealingTests {
         #expect(try await agent.request(.GET, "/v1/services/\(service)").status == .notFound)
         #expect(try await agent.request(.GET, "/v1/deployments/\(deployment.id)").status == .notFound)
         let store = try StateStore(path: agent.stateDirectory + "/state.sqlite")
-        #expect(try store.service(try ServiceName(service)) == nil)
-        #expect(try store.releases(of: try ServiceName(service)).isEmpty)
-        #expect(try store.allPorts(of: try ServiceName(service)).isEmpty)
-        #expect(try store.autoscalePolicies().allSatisfy { $0.service.rawValue != service })
+        await #expect(try store.service(try ServiceName(service)) == nil)
+        await #expect(try store.releases(of: try ServiceName(service)).isEmpty)
+        await #expect(try store.allPorts(of: try ServiceName(service)).isEmpty)
+        await #expect(try store.autoscalePolicies().allSatisfy { $0.service.rawValue != service })
         await agent.stop()
     }
 
@@ -312,7 +312,7 @@ struct SelfHealingTests {
             try await group.waitForAll()
         }
         let served = try await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).policy
-        let stored = try StateStore(path: agent.stateDirectory + "/state.sqlite").autoscalePolicies()
+        let stored = try await StateStore(path: agent.stateDirectory + "/state.sqlite").autoscalePolicies()
             .first { $0.service.rawValue == service }.map { try $0.policy.get() }
         #expect(served != nil && served == stored, "the loop runs \(String(describing: served?.max)), the store holds \(String(describing: stored?.max))")
         // The loop runs that policy: its decisions carry it, and a restart keeps it.

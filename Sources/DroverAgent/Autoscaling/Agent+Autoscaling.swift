@@ -10,16 +10,16 @@ extension Agent {
         do {
             try policy.validate(maxInstances: configuration.maxInstances)
         } catch {
-            throw AgentError.badRequest("invalid_policy", "policy \(error)")
+            throw AutoscaleError(.invalidPolicy, "policy \(error)")
         }
-        _ = try existing(service)
+        _ = try await existing(service)
         let owner = await owner(of: service)
         // Store and loop change in one exclusive section: concurrent PUTs leave both holding
         // the same (last) policy.
         return try await owner.exclusively {
-            _ = try self.existing(service)
+            _ = try await self.existing(service)
             let previous = await owner.autoscale?.policy
-            try self.store.setAutoscalePolicy(policy, of: service, event: (previous == nil ? "autoscaling on: " : "autoscaling policy changed: ") + Self.describe(policy))
+            try await self.store.setAutoscalePolicy(policy, of: service, event: (previous == nil ? "autoscaling on: " : "autoscaling policy changed: ") + Self.describe(policy))
             await owner.setAutoscale(policy) { [self] in await autoscaleLoop(service) }
             self.logger.info("autoscaling set", metadata: ["service": "\(service)", "policy": "\(Self.describe(policy))"])
             return await owner.autoscale?.info(of: service) ?? AutoscaleInfo(service: service, policy: policy, paused: nil, decisions: [])
@@ -28,18 +28,18 @@ extension Agent {
 
     /// Turns autoscaling off; the instance count stays where it is.
     public func deleteAutoscale(_ service: ServiceName) async throws {
-        _ = try existing(service)
+        _ = try await existing(service)
         let owner = await owner(of: service)
         try await owner.exclusively {
-            guard try self.store.deleteAutoscalePolicy(of: service) else {
-                throw AgentError.notFound("not_autoscaled", "\(service) does not autoscale (PUT a policy to turn it on)")
+            guard try await self.store.deleteAutoscalePolicy(of: service) else {
+                throw AutoscaleError(.notAutoscaled, "\(service) does not autoscale (PUT a policy to turn it on)")
             }
             await owner.removeAutoscale()
         }
     }
 
     public func autoscaleInfo(_ service: ServiceName) async throws -> AutoscaleInfo {
-        _ = try existing(service)
+        _ = try await existing(service)
         return await owner(of: service).autoscale?.info(of: service) ?? AutoscaleInfo(service: service, policy: nil, paused: nil, decisions: [])
     }
 
@@ -59,7 +59,7 @@ extension Agent {
     func autoscaleRound(_ service: ServiceName, owner: ServiceOwner) async {
         func pause(_ reason: String) async { await owner.updateAutoscale { $0.paused = reason } }
         do {
-            guard let record = try store.service(service) else { return }
+            guard let record = try await store.service(service) else { return }
             guard let version = record.currentVersion else {
                 await pause("\(service) has no current release yet")
                 return
@@ -84,14 +84,14 @@ extension Agent {
                 do {
                     _ = try await scale(service, to: decision.desired, event: "autoscale.scaled", because: inputs)
                     action = "scaled"
-                } catch let error as AgentError where error.code == "deployment_running" {
+                } catch let error as ScaleError where error.kind == .deploymentRunning {
                     // A deployment began since this round looked: it owns the count now.
                     await pause(error.message)
                     return
                 } catch {
                     action = "failed"
                     reason += "; scaling failed: \(error)"
-                    try? store.record("autoscale.failed", service: service, "instances \(current) → \(decision.desired) failed: \(error); \(inputs)")
+                    try? await store.record("autoscale.failed", service: service, "instances \(current) → \(decision.desired) failed: \(error); \(inputs)")
                     logger.warning("autoscaling could not scale", metadata: ["service": "\(service)", "error": "\(error)"])
                 }
             }

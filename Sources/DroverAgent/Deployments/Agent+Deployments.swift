@@ -7,12 +7,12 @@ extension Agent {
     /// Starts a rolling deployment of `request.version`; returns at once (the rollout runs in
     /// the background: follow it with `deployment(_:)` or its events).
     public func deploy(_ service: ServiceName, _ request: DeploymentRequest) async throws -> DeploymentInfo {
-        _ = try existing(service)
+        _ = try await existing(service)
         let owner = await owner(of: service)
         return try await owner.exclusively {
-            let record = try self.existing(service)
-            guard let release = try self.store.release(service, request.version) else {
-                throw AgentError.notFound("unknown_release", "\(service) has no release \(request.version): upload it first")
+            let record = try await self.existing(service)
+            guard let release = try await self.store.release(service, request.version) else {
+                throw ServiceError(.unknownRelease, "\(service) has no release \(request.version): upload it first")
             }
             // Everything is checked before anything changes: a refused request leaves a running
             // deployment running.
@@ -21,18 +21,18 @@ extension Agent {
             do throws(SpecError) {
                 try Self.target(version: request.version, count: count, strategy: strategy).validate(maxInstances: self.configuration.maxInstances)
             } catch {
-                throw AgentError.badRequest("invalid_strategy", error.description)
+                throw DeploymentError(.invalidStrategy, error.description)
             }
             let running = await owner.rollout?.id
             if let running, request.supersede != true {
-                throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
+                throw DeploymentError(.deploymentRunning, "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
             }
             // A socket that cannot listen fails the request, not the rollout after a 202.
             if count > 0 { try await self.ensureSocket(service, spec: release.spec) }
             if let running {
                 // Recorded here; the rollout itself is cancelled when the new one begins.
-                if let superseded = try self.store.deployment(running) {
-                    try self.store.transition(superseded, to: .superseded, reason: "superseded by a deployment of \(request.version)",
+                if let superseded = try await self.store.deployment(running) {
+                    try await self.store.transition(superseded, to: .superseded, reason: "superseded by a deployment of \(request.version)",
                                               event: "deployment.superseded", "superseded by a deployment of \(request.version)")
                 }
             }
@@ -45,8 +45,8 @@ extension Agent {
                 fromVersion: record.currentVersion == request.version ? nil : record.currentVersion, toVersion: request.version,
                 instances: count, strategy: strategy, state: .running, reason: nil, createdAt: now, updatedAt: now
             )
-            try self.store.addDeployment(deployment)
-            try self.store.record("deployment.started", service: service, deployment: deployment.id,
+            try await self.store.addDeployment(deployment)
+            try await self.store.record("deployment.started", service: service, deployment: deployment.id,
                                   "deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(request.version), \(count) instances")
             await owner.forgetCrashes()
             await self.beginRollout(deployment)
@@ -57,27 +57,27 @@ extension Agent {
     /// A deployment back to the release before the current one (or to `to`), with the same
     /// rollout machinery. The release is on disk already: no upload, nothing to verify again.
     public func rollback(_ service: ServiceName, to version: ReleaseVersion?, strategy: DeploymentStrategy? = nil) async throws -> DeploymentInfo {
-        let record = try existing(service)
-        let releases = try store.releases(of: service)
+        let record = try await existing(service)
+        let releases = try await store.releases(of: service)
         let target: ReleaseVersion
         if let version {
             guard releases.contains(where: { $0.version == version }) else {
-                throw AgentError.notFound("unknown_release", "\(service) has no retained release \(version) (retained: \(releases.map(\.version.rawValue).joined(separator: ", ")))")
+                throw ServiceError(.unknownRelease, "\(service) has no retained release \(version) (retained: \(releases.map(\.version.rawValue).joined(separator: ", ")))")
             }
             target = version
         } else {
             let currentIndex = releases.firstIndex { $0.version == record.currentVersion } ?? releases.count
             guard currentIndex > 0 else {
-                throw AgentError.conflict("nothing_to_roll_back_to", "\(service) has no release older than \(record.currentVersion?.rawValue ?? "none")")
+                throw DeploymentError(.nothingToRollBackTo, "\(service) has no release older than \(record.currentVersion?.rawValue ?? "none")")
             }
             target = releases[currentIndex - 1].version
         }
         return try await deploy(service, DeploymentRequest(version: target, instances: max(record.desiredInstances, 1), strategy: strategy))
     }
 
-    public func deployment(_ id: String) throws -> DeploymentInfo {
-        guard let deployment = try store.deployment(id) else {
-            throw AgentError.notFound("unknown_deployment", "there is no deployment \(id)")
+    public func deployment(_ id: String) async throws -> DeploymentInfo {
+        guard let deployment = try await store.deployment(id) else {
+            throw DeploymentError(.unknownDeployment, "there is no deployment \(id)")
         }
         return deployment
     }
@@ -112,13 +112,13 @@ extension Agent {
         do {
             // Releases never change: their specs are read once, and again only if an instance of a
             // version uploaded since shows up.
-            var specs = try specsOfReleases(service)
+            var specs = try await specsOfReleases(service)
             while !Task.isCancelled {
-                let ports = try store.allPorts(of: service)
+                let ports = try await store.allPorts(of: service)
                 var instances = await observer.observe(units: await owner.instanceUnits(), specs: specs, ports: ports,
                                                        target: target.version, minHealthy: target.minHealthy)
                 if instances.contains(where: { specs[$0.version] == nil }) {
-                    specs = try specsOfReleases(service)
+                    specs = try await specsOfReleases(service)
                     instances = await observer.observe(units: await owner.instanceUnits(), specs: specs, ports: ports,
                                                        target: target.version, minHealthy: target.minHealthy)
                 }
@@ -129,11 +129,11 @@ extension Agent {
                     // A step is one of the owner's changes: nothing else touches the service meanwhile.
                     try await owner.exclusively { [specs, target, instances] in
                         // Recorded before it is taken: a restarted agent knows what was under way.
-                        try self.store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
+                        try await self.store.record("deployment.step", service: service, deployment: deployment.id, "deployment \(deployment.id): " + actions.map(\.description).joined(separator: "; "))
                         // Every slot this rollout can reach gets its PORT file in the first step (the
                         // planner never goes beyond what runs plus the surge), not one fsync per step.
                         let highest = max((actions.map(\.slot) + instances.map(\.slot)).max() ?? 0, target.count).addingSaturated(target.maxSurge)
-                        try self.files.writeSlotEnvironment(service, ports: try self.store.ports(of: service, slots: highest, range: self.configuration.portRange))
+                        try await self.files.writeSlotEnvironment(service, ports: try self.store.ports(of: service, slots: highest, range: self.configuration.portRange))
                         let failed = Set(instances.filter(\.isFailed).map { UnitNames.instance(service, $0.version, slot: $0.slot) })
                         try await self.perform(actions, service: service, specs: specs, failed: failed, owner: owner, observer: observer, deadline: target.deadline)
                     }
@@ -153,11 +153,11 @@ extension Agent {
                         failure = reason
                         reverting = true
                         target.version = previous
-                        try store.transition(deployment, to: .reverting, reason: reason, event: "deployment.reverting", "\(reason); reverting to \(previous)")
+                        try await store.transition(deployment, to: .reverting, reason: reason, event: "deployment.reverting", "\(reason); reverting to \(previous)")
                         logger.warning("deployment failed, reverting", metadata: ["deployment": "\(deployment.id)", "reason": "\(reason)"])
                     } else {
                         let text = reverting ? "\(failure ?? "failed"); reverting failed too: \(reason)" : reason
-                        try store.transition(deployment, to: .failed, reason: text, event: "deployment.failed", text)
+                        try await store.transition(deployment, to: .failed, reason: text, event: "deployment.failed", text)
                         return
                     }
                 }
@@ -166,12 +166,12 @@ extension Agent {
             // Shutdown: the deployment stays "running" in the store and resumes at the next start.
         } catch {
             logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
-            try? store.transition(deployment, to: .failed, reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
+            try? await store.transition(deployment, to: .failed, reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
         }
     }
 
-    private func specsOfReleases(_ service: ServiceName) throws -> [ReleaseVersion: ServiceSpec] {
-        Dictionary(uniqueKeysWithValues: try store.releases(of: service).map { ($0.version, $0.spec) })
+    private func specsOfReleases(_ service: ServiceName) async throws -> [ReleaseVersion: ServiceSpec] {
+        await Dictionary(uniqueKeysWithValues: try store.releases(of: service).map { ($0.version, $0.spec) })
     }
 
     /// Stops and starts at once: the planner never starts in a slot this batch vacates, and
@@ -221,7 +221,7 @@ extension Agent {
     /// "succeeded" also sees the retention applied.
     private func finish(_ deployment: DeploymentInfo, reverting: Bool, failure: String?, target: RolloutTarget) async throws {
         let service = deployment.service
-        try store.setCurrentVersion(target.version, instances: target.count, of: service)
+        try await store.setCurrentVersion(target.version, instances: target.count, of: service)
         if !reverting {
             do {
                 try await collectGarbage(service)
@@ -231,17 +231,17 @@ extension Agent {
         }
         if reverting {
             let text = "\(failure ?? "failed"); reverted to \(target.version)"
-            try store.transition(deployment, to: .failed, reason: text, event: "deployment.reverted", text)
+            try await store.transition(deployment, to: .failed, reason: text, event: "deployment.reverted", text)
         } else {
-            try store.transition(deployment, to: .succeeded, reason: nil, event: "deployment.succeeded", "\(target.count) instances of \(target.version)")
+            try await store.transition(deployment, to: .succeeded, reason: nil, event: "deployment.succeeded", "\(target.count) instances of \(target.version)")
         }
         logger.info("deployment finished", metadata: ["deployment": "\(deployment.id)", "version": "\(target.version)", "reverted": "\(reverting)"])
     }
 
     /// Keeps the newest `keepReleases` releases and the current one; removes the rest, with their units.
     func collectGarbage(_ service: ServiceName) async throws {
-        guard let current = try store.service(service)?.currentVersion else { return }
-        let releases = try store.releases(of: service)
+        guard let current = try await store.service(service)?.currentVersion else { return }
+        let releases = try await store.releases(of: service)
         let keep = Set(releases.suffix(configuration.keepReleases).map(\.version)).union([current])
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
         let inUse = Set(loaded.filter(\.isInUse).compactMap { UnitNames.parseInstance($0.name)?.version })
@@ -249,12 +249,12 @@ extension Agent {
         for release in releases where !keep.contains(release.version) && !inUse.contains(release.version) {
             units.removeTemplate(service, release.version)
             files.removeRelease(service, release.version)
-            try store.deleteRelease(service, release.version)
+            try await store.deleteRelease(service, release.version)
             removed.append(release.version)
         }
         guard !removed.isEmpty else { return }
         try await systemd.reload()
-        try store.record("release.removed", service: service, "removed old releases \(removed.map(\.rawValue).joined(separator: ", ")) (keeping \(configuration.keepReleases) and the current)")
+        try await store.record("release.removed", service: service, "removed old releases \(removed.map(\.rawValue).joined(separator: ", ")) (keeping \(configuration.keepReleases) and the current)")
     }
 }
 

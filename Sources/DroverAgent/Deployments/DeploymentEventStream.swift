@@ -24,8 +24,8 @@ struct DeploymentEventStream: AsyncSequence, Sendable {
                 guard try await changes.next() != nil else { return nil }
                 // State first: an outcome and its event are written together, so if the deployment
                 // has ended, its last event is already there to be read below.
-                let current = try agent.deployment(deployment.id)
-                let events = try agent.store.events(ofDeployment: deployment.id, service: deployment.service, after: lastEvent)
+                let current = try await agent.deployment(deployment.id)
+                let events = try await agent.store.events(ofDeployment: deployment.id, service: deployment.service, after: lastEvent)
                 var lines = Data()
                 for event in events { lines += try JSONEncoder.droverAPI.encode(event) + Data("\n".utf8) }
                 lastEvent = events.last?.id ?? lastEvent

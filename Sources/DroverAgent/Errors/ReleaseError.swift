@@ -1,26 +1,34 @@
-/// Why an artifact was refused. Each case is one thing the uploader did wrong, with a
-/// sentence saying what; the HTTP layer maps the kind to a status.
-public struct ReleaseError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable {
-        /// Bad request: missing or malformed header, unusable spec.
-        case invalid
-        /// Larger than the configured limit.
+/// Why an artifact was refused. Each kind is one thing the uploader did wrong, with a
+/// sentence saying what; the HTTP layer maps the kind to a status and a code.
+public struct ReleaseError: DomainError {
+    public enum Kind: Sendable, Hashable {
+        // The request is malformed.
+        case missingDigest
+        case invalidDigest
+        case invalidSpec
+        /// The body ended before its announced length.
+        case truncated
+        // Larger than the configured limits.
         case tooLarge
-        /// Well-formed but unacceptable content (digest mismatch, unsafe tarball, no binary).
-        case unprocessable
-        /// The same version exists with other content.
-        case conflict
+        case tooManyEntries
+        // Well-formed but unacceptable content.
+        case digestMismatch
+        case invalidTarball
+        /// A path that leaves the release directory, a link outside it, a device file, …
+        case unsafeTarball
+        case unpackFailed
+        case binaryMissing
+        case binaryNotExecutable
+        // The version exists with other content: a release never changes.
+        case versionConflict
+        case specConflict
     }
 
     public let kind: Kind
-    public let code: String
     public let message: String
 
-    public init(_ kind: Kind, _ code: String, _ message: String) {
+    public init(_ kind: Kind, _ message: String) {
         self.kind = kind
-        self.code = code
         self.message = message
     }
-
-    public var description: String { message }
 }

@@ -3,8 +3,10 @@ import Foundation
 import Hummingbird
 
 /// Every failure the API reports: a status, a stable code for scripts, a sentence for people.
+/// Only the HTTP layer makes these; the domain throws its own errors (`ServiceError`, …),
+/// which `APIFailure(mapping:)` translates.
 /// The one place where errors become HTTP responses (`{"error": {"code", "message"}}`).
-public struct AgentError: HTTPResponseError, Sendable, CustomStringConvertible {
+public struct APIFailure: HTTPResponseError, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
@@ -26,9 +28,9 @@ public struct AgentError: HTTPResponseError, Sendable, CustomStringConvertible {
     }
 }
 
-extension AgentError {
-    static func badRequest(_ code: String, _ message: String) -> AgentError { AgentError(.badRequest, code, message) }
-    static func notFound(_ code: String, _ message: String) -> AgentError { AgentError(.notFound, code, message) }
-    static func conflict(_ code: String, _ message: String) -> AgentError { AgentError(.conflict, code, message) }
-    static func unprocessable(_ code: String, _ message: String) -> AgentError { AgentError(.unprocessableContent, code, message) }
+extension APIFailure {
+    static func badRequest(_ code: String, _ message: String) -> APIFailure { APIFailure(.badRequest, code, message) }
+    static func notFound(_ code: String, _ message: String) -> APIFailure { APIFailure(.notFound, code, message) }
+    static func conflict(_ code: String, _ message: String) -> APIFailure { APIFailure(.conflict, code, message) }
+    static func unprocessable(_ code: String, _ message: String) -> APIFailure { APIFailure(.unprocessableContent, code, message) }
 }

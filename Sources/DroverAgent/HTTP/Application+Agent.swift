@@ -18,7 +18,7 @@ public func buildApplication(
     router.get("/v1/health") { _, _ in
         // The API still answers while the agent stops (ServiceGroup stops it last); health
         // says the truth meanwhile.
-        guard !agent.isStopping else { throw AgentError(.serviceUnavailable, "stopping", "the agent is stopping; it answers again once it has restarted") }
+        guard !agent.isStopping else { throw APIFailure(.serviceUnavailable, "stopping", "the agent is stopping; it answers again once it has restarted") }
         return try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
                                 metricsSource: agent.cgroups.source))
     }

@@ -7,11 +7,11 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
-            throw AgentError(.unauthorized, "unauthorized", "this API needs \"Authorization: Bearer <token>\" (the token is in the agent's token file)")
+            throw APIFailure(.unauthorized, "unauthorized", "this API needs \"Authorization: Bearer <token>\" (the token is in the agent's token file)")
         }
         let prefix = "Bearer "
         guard header.hasPrefix(prefix), token.matches(String(header.dropFirst(prefix.count))) else {
-            throw AgentError(.unauthorized, "unauthorized", "the bearer token is wrong")
+            throw APIFailure(.unauthorized, "unauthorized", "the bearer token is wrong")
         }
         return try await next(request, context)
     }

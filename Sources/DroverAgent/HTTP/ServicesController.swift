@@ -6,10 +6,10 @@ import Hummingbird
 import NIOCore
 
 /// The routes under `/v1` that need the token: services, releases, instances, events.
-struct ServicesController<Context: RequestContext> {
+struct ServicesController {
     let agent: Agent
 
-    func addRoutes(to group: RouterGroup<Context>) {
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
         group.get("services") { _, _ in
             try json(try await agent.services())
         }
@@ -21,7 +21,7 @@ struct ServicesController<Context: RequestContext> {
             return Response(status: .noContent)
         }
         group.get("services/:service/releases") { _, context in
-            try json(try agent.releases(of: try serviceName(context)))
+            try await json(try agent.releases(of: try serviceName(context)))
         }
         group.put("services/:service/releases/:version") { request, context in
             let service = try serviceName(context)
@@ -78,11 +78,11 @@ struct ServicesController<Context: RequestContext> {
             return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
         }
         group.get("deployments/:id") { _, context in
-            try json(try agent.deployment(context.parameters.get("id") ?? ""))
+            try await json(try agent.deployment(context.parameters.get("id") ?? ""))
         }
         group.get("deployments/:id/events") { _, context in
             let id = context.parameters.get("id") ?? ""
-            let deployment = try agent.deployment(id)
+            let deployment = try await agent.deployment(id)
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
                             body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment)))
         }
@@ -90,7 +90,7 @@ struct ServicesController<Context: RequestContext> {
             let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
             let limit = try queryInteger(request, "limit", in: 1...10_000) ?? 100
             let since = try queryInteger(request, "since", in: 0...Int.max).map(Int64.init)
-            return try json(try agent.events(of: service, after: since, limit: limit))
+            return try await json(try agent.events(of: service, after: since, limit: limit))
         }
         group.get("services/:service/logs") { request, context in
             let service = try serviceName(context)
@@ -99,12 +99,12 @@ struct ServicesController<Context: RequestContext> {
             let follow = try queryBoolean(request, "follow") ?? false
             let after = request.uri.queryParameters["after"].map(String.init)
             if let after, !LogEntry.isValidCursor(after) {
-                throw AgentError.badRequest("invalid_cursor", "after must be a journal cursor from a LogEntry's cursor (1 to 512 letters, digits, '=', ';', '_', '-')")
+                throw APIFailure.badRequest("invalid_cursor", "after must be a journal cursor from a LogEntry's cursor (1 to 512 letters, digits, '=', ';', '_', '-')")
             }
             let headers: HTTPFields = [.contentType: "application/x-ndjson"]
             if follow {
-                let entries = try agent.followLogs(of: service, lines: lines, version: version, after: after)
-                return Response(status: .ok, headers: headers, body: .ndjsonStream(entries.map(ndjson)))
+                let follow = try await agent.followLogs(of: service, lines: lines, version: version, after: after)
+                return Response(status: .ok, headers: headers, body: .ndjsonStream(follow.entries.map(ndjson), alongside: follow.keepUnitsCurrent))
             }
             let entries = try await agent.logs(of: service, lines: lines, version: version)
             var body = ByteBuffer()
@@ -121,7 +121,7 @@ func serviceName(_ context: some RequestContext) throws -> ServiceName {
     do {
         return try ServiceName(raw)
     } catch {
-        throw AgentError.badRequest("invalid_name", error.description)
+        throw APIFailure.badRequest("invalid_name", error.description)
     }
 }
 
@@ -130,7 +130,7 @@ func releaseVersion(_ context: some RequestContext) throws -> ReleaseVersion {
     do {
         return try ReleaseVersion(raw)
     } catch {
-        throw AgentError.badRequest("invalid_name", error.description)
+        throw APIFailure.badRequest("invalid_name", error.description)
     }
 }
 
@@ -149,17 +149,17 @@ func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some R
     do {
         body = try await request.body.collect(upTo: 1 << 20)
     } catch is NIOTooManyBytesError {
-        throw AgentError(.contentTooLarge, "too_large", "a JSON body must be under 1 MiB")
+        throw APIFailure(.contentTooLarge, "too_large", "a JSON body must be under 1 MiB")
     } catch {
-        throw AgentError.badRequest("truncated", "the connection ended before the request body was complete")
+        throw APIFailure.badRequest("truncated", "the connection ended before the request body was complete")
     }
     if body.readableBytes == 0, let ifEmpty { return ifEmpty }
     do {
         return try JSONDecoder.droverAPI.decode(T.self, from: Data(buffer: body))
     } catch let error as SpecError {
-        throw AgentError.badRequest(invalidValue, error.description)
+        throw APIFailure.badRequest(invalidValue, error.description)
     } catch {
-        throw AgentError.badRequest("invalid_body", "the JSON body is not valid: \(DecodingErrorText(error))")
+        throw APIFailure.badRequest("invalid_body", "the JSON body is not valid: \(DecodingErrorText(error))")
     }
 }
 
@@ -168,7 +168,7 @@ func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some R
 func queryInteger(_ request: Request, _ name: String, in range: ClosedRange<Int>) throws -> Int? {
     guard let raw = request.uri.queryParameters[name[...]] else { return nil }
     guard let value = Int(String(raw)), range.contains(value) else {
-        throw AgentError.badRequest("invalid_query", "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(raw)\"")
+        throw APIFailure.badRequest("invalid_query", "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(raw)\"")
     }
     return value
 }
@@ -179,7 +179,7 @@ func queryBoolean(_ request: Request, _ name: String) throws -> Bool? {
     switch raw {
     case "true", "1": return true
     case "false", "0": return false
-    default: throw AgentError.badRequest("invalid_query", "\(name) must be true or false, not \"\(raw)\"")
+    default: throw APIFailure.badRequest("invalid_query", "\(name) must be true or false, not \"\(raw)\"")
     }
 }
 

@@ -16,9 +16,9 @@ extension Agent {
         do {
             try await owner.exclusively {
                 guard await !owner.isDeleted, await owner.rollout == nil,
-                      let record = try self.store.service(owner.name) else { return }
+                      let record = try await self.store.service(owner.name) else { return }
                 if await owner.takeFullPass() {
-                    if try self.repairUnitFiles(of: record, reportUnrestorable: false) { try await self.systemd.reload() }
+                    if try await self.repairUnitFiles(of: record, reportUnrestorable: false) { try await self.systemd.reload() }
                 }
                 try await self.converge(owner, record: record)
             }
@@ -42,7 +42,7 @@ extension Agent {
                                   state: InstanceState(activeState: status.activeState, hasJob: status.jobID != 0)))
         }
         let now = ContinuousClock.now - epoch
-        let spec = try store.release(service, version)?.spec
+        let spec = try await store.release(service, version)?.spec
         let overLimit = try await stopInstancesOverRestartLimit(owner, units: units.filter { byName[$0.name] != nil }, spec: spec, now: now)
         for index in observed.indices where overLimit[UnitNames.instance(service, observed[index].version, slot: observed[index].slot)] != nil {
             observed[index].state = .failed
@@ -62,7 +62,7 @@ extension Agent {
             let crashes = backoff[slot]?.crashes ?? 1
             crashLoops[slot] = (failure, epoch + nextTry)
             let wait = Int(((nextTry - now) / .seconds(1)).rounded(.up))
-            try store.record("instance.crashed", service: service,
+            try await store.record("instance.crashed", service: service,
                              "\(unit(slot)) crashed (\(failure)); starting it again in \(wait) s (crash \(crashes); the wait doubles up to 5 min)")
             logger.warning("instance crashed; starting it again after a back-off",
                            metadata: ["unit": "\(unit(slot))", "failure": "\(failure)", "seconds": "\(wait)"])
@@ -74,7 +74,7 @@ extension Agent {
         if plan.actions.contains(where: { if case .stop = $0 { false } else if case .forget = $0 { false } else { true } }) {
             if let spec { try await ensureSocket(service, spec: spec) }
             let highest = (plan.actions.map(\.slot) + observed.map(\.slot)).max() ?? 0
-            try files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
+            try await files.writeSlotEnvironment(service, ports: try store.ports(of: service, slots: highest, range: configuration.portRange))
         }
         let up = observed.filter { $0.version == version && $0.state.isUp }.count
         for action in plan.actions {
@@ -93,7 +93,7 @@ extension Agent {
                 text = "\(name) cleared: it failed and is not wanted (\(record.desiredInstances) instances)"
                 crashLoops[action.slot] = nil
             }
-            try store.record("reconcile", service: service, text)
+            try await store.record("reconcile", service: service, text)
             logger.notice("reconciling", metadata: ["service": "\(service)", "action": "\(text)"])
         }
         await owner.setBackoff(backoff, crashLoops: crashLoops)
@@ -141,10 +141,10 @@ extension Agent {
     /// Rewrites the service's unit files that are missing or differ from what its releases
     /// render (deleted or edited behind the agent's back), and the live-resize drop-ins.
     /// Returns whether anything was written (then systemd must reload).
-    func repairUnitFiles(of record: StateStore.ServiceRecord, reportUnrestorable: Bool) throws -> Bool {
+    func repairUnitFiles(of record: StateStore.ServiceRecord, reportUnrestorable: Bool) async throws -> Bool {
         let service = record.name
         var changed = false
-        let releases = try store.releases(of: service)
+        let releases = try await store.releases(of: service)
         for release in releases {
             let unit = UnitNames.template(service, release.version)
             let rendered: UnitFiles.Rendered
@@ -155,7 +155,7 @@ extension Agent {
                 // on disk, and the operator is told; the agent goes on regardless.
                 logger.error("cannot restore a unit file; its release's stored spec is refused", metadata: ["unit": "\(unit)", "error": "\(error)"])
                 if reportUnrestorable {
-                    try? store.record("unit.unrestorable", service: service,
+                    try? await store.record("unit.unrestorable", service: service,
                                       "\(unit) cannot be rendered again: \(error); deploy a new release")
                 }
                 continue
@@ -165,7 +165,7 @@ extension Agent {
             let templateOnly = release.version != releases.last?.version
             let drifted = try units.restore(rendered, service: service, version: release.version, templateOnly: templateOnly)
             if !drifted.isEmpty {
-                try store.record("unit.restored", service: service,
+                try await store.record("unit.restored", service: service,
                                  "\(drifted.joined(separator: ", ")) missing or not as release \(release.version) renders it (deleted or edited behind the agent's back, or written by an older agent); rewritten")
                 logger.warning("restored unit files deleted or changed behind the agent's back", metadata: ["units": "\(drifted)"])
                 changed = true

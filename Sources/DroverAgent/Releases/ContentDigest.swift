@@ -6,7 +6,7 @@ enum ContentDigest {
     /// The 32 SHA-256 bytes the header announces.
     static func sha256(fromHeader header: String?) throws(ReleaseError) -> [UInt8] {
         guard let header, !header.isEmpty else {
-            throw ReleaseError(.invalid, "missing_digest", "the upload needs a Content-Digest: sha-256=:<base64 of the SHA-256>: header, so the agent can verify what it received")
+            throw ReleaseError(.missingDigest, "the upload needs a Content-Digest: sha-256=:<base64 of the SHA-256>: header, so the agent can verify what it received")
         }
         for member in header.split(separator: ",") {
             let parts = member.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
@@ -15,11 +15,11 @@ enum ContentDigest {
             guard value.hasPrefix(":"), value.hasSuffix(":"), value.count > 2,
                   let bytes = Data(base64Encoded: String(value.dropFirst().dropLast())), bytes.count == 32
             else {
-                throw ReleaseError(.invalid, "invalid_digest", "Content-Digest sha-256 must be 32 bytes in base64 between colons, like sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+                throw ReleaseError(.invalidDigest, "Content-Digest sha-256 must be 32 bytes in base64 between colons, like sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
             }
             return Array(bytes)
         }
-        throw ReleaseError(.invalid, "invalid_digest", "Content-Digest has no sha-256 member (got \"\(header.prefix(100))\"); only sha-256 is accepted")
+        throw ReleaseError(.invalidDigest, "Content-Digest has no sha-256 member (got \"\(header.prefix(100))\"); only sha-256 is accepted")
     }
 }
 

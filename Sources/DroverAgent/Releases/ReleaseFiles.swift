@@ -68,12 +68,12 @@ public struct ReleaseFiles: Sendable {
                     // The connection failed or closed before the body was whole (e.g. a body
                     // shorter than its Content-Length, then a half-close): the client's doing.
                     let of = expectedLength.map { " of \($0)" } ?? ""
-                    throw ReleaseError(.invalid, "truncated", "received \(size)\(of) bytes before the connection ended: the upload was cut short")
+                    throw ReleaseError(.truncated, "received \(size)\(of) bytes before the connection ended: the upload was cut short")
                 }
                 guard let buffer = next else { break }
                 size += Int64(buffer.readableBytes)
                 guard size <= limit else {
-                    throw ReleaseError(.tooLarge, "too_large", "the artifact is larger than the limit of \(limit) bytes (max_upload_bytes)")
+                    throw ReleaseError(.tooLarge, "the artifact is larger than the limit of \(limit) bytes (max_upload_bytes)")
                 }
                 try buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
@@ -82,11 +82,11 @@ public struct ReleaseFiles: Sendable {
                 }
             }
             if let expectedLength, size != expectedLength {
-                throw ReleaseError(.invalid, "truncated", "received \(size) of \(expectedLength) bytes: the upload was cut short")
+                throw ReleaseError(.truncated, "received \(size) of \(expectedLength) bytes: the upload was cut short")
             }
             let digest = Array(hasher.finalize())
             guard digest == expectedSHA256 else {
-                throw ReleaseError(.unprocessable, "digest_mismatch", "the artifact's SHA-256 is \(digest.hex), but Content-Digest says \(expectedSHA256.hex): it was damaged or the wrong file was sent")
+                throw ReleaseError(.digestMismatch, "the artifact's SHA-256 is \(digest.hex), but Content-Digest says \(expectedSHA256.hex): it was damaged or the wrong file was sent")
             }
             // The one blocking wait of a receive runs on the I/O thread pool, not on one of the
             // few threads every task of the agent shares.
@@ -171,16 +171,16 @@ public struct ReleaseFiles: Sendable {
         let path = root + "/" + binary
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ReleaseError(.unprocessable, "binary_missing", "the release has no file \(binary) (the spec's binary): check the tarball's layout or the spec")
+            throw ReleaseError(.binaryMissing, "the release has no file \(binary) (the spec's binary): check the tarball's layout or the spec")
         }
         // The binary (after links) must be inside the release, too.
         let resolvedRoot = resolvedPath(root) ?? root
         let resolved = resolvedPath(path) ?? path
         guard resolved.hasPrefix(resolvedRoot + "/") else {
-            throw ReleaseError(.unprocessable, "unsafe_tarball", "\(binary) resolves outside the release")
+            throw ReleaseError(.unsafeTarball, "\(binary) resolves outside the release")
         }
         guard info.st_mode & 0o111 != 0 else {
-            throw ReleaseError(.unprocessable, "binary_not_executable", "\(binary) is not executable (chmod +x it before packing)")
+            throw ReleaseError(.binaryNotExecutable, "\(binary) is not executable (chmod +x it before packing)")
         }
     }
 

@@ -18,7 +18,7 @@ enum TarballExtractor {
     /// does, never the host's paths (libarchive's own messages carry them).
     static func extract(_ archivePath: String, into destination: String, maxBytes: Int64, maxEntries: Int) throws -> Int {
         guard let root = resolvedPath(destination) else {
-            throw ReleaseError(.unprocessable, "unpack_failed", "cannot resolve the staging directory")
+            throw ReleaseError(.unpackFailed, "cannot resolve the staging directory")
         }
         do {
             return try unpack(archivePath, into: root, maxBytes: maxBytes, maxEntries: maxEntries)
@@ -27,7 +27,7 @@ enum TarballExtractor {
             for (path, name) in [(root + "/", ""), (destination + "/", ""), (archivePath, "the upload"), (root, "the release"), (destination, "the release")] {
                 message = message.replacingOccurrences(of: path, with: name)
             }
-            throw ReleaseError(error.kind, error.code, message)
+            throw ReleaseError(error.kind, message)
         }
     }
 
@@ -43,7 +43,7 @@ enum TarballExtractor {
         archive_write_disk_set_options(writer, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME
             | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS)
         guard archive_read_open_filename(reader, archivePath, 64 * 1024) == ARCHIVE_OK else {
-            throw ReleaseError(.unprocessable, "invalid_tarball", "the artifact is not a readable .tar.gz: \(message(reader))")
+            throw ReleaseError(.invalidTarball, "the artifact is not a readable .tar.gz: \(message(reader))")
         }
 
         var files = 0, entries = 0
@@ -54,16 +54,16 @@ enum TarballExtractor {
             let status = archive_read_next_header(reader, &entry)
             if status == ARCHIVE_EOF { break }
             guard status >= ARCHIVE_WARN, let entry else {
-                throw ReleaseError(.unprocessable, "invalid_tarball", "the tarball is damaged: \(message(reader))")
+                throw ReleaseError(.invalidTarball, "the tarball is damaged: \(message(reader))")
             }
             guard let rawName = archive_entry_pathname(entry).map({ String(cString: $0) }) else {
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "the tarball has an entry without a readable name")
+                throw ReleaseError(.unsafeTarball, "the tarball has an entry without a readable name")
             }
             let name = try safeRelativePath(rawName, what: "entry")
             if name.isEmpty { continue }  // "./" itself
             entries += 1
             guard entries <= maxEntries else {
-                throw ReleaseError(.tooLarge, "too_many_entries", "the tarball has more than \(maxEntries) entries (max_unpacked_entries)")
+                throw ReleaseError(.tooManyEntries, "the tarball has more than \(maxEntries) entries (max_unpacked_entries)")
             }
 
             let type = UInt32(archive_entry_filetype(entry))
@@ -74,11 +74,11 @@ enum TarballExtractor {
             } else if type == symbolicLink {
                 let target = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
                 guard !target.hasPrefix("/"), staysInside(link: name, target: target) else {
-                    throw ReleaseError(.unprocessable, "unsafe_tarball", "symlink \(rawName) -> \(target) points outside the release")
+                    throw ReleaseError(.unsafeTarball, "symlink \(rawName) -> \(target) points outside the release")
                 }
                 links.append(name)
             } else if type != regularFile && type != directory {
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "\(rawName) is a device, FIFO or socket: a release may hold only files, directories and symlinks")
+                throw ReleaseError(.unsafeTarball, "\(rawName) is a device, FIFO or socket: a release may hold only files, directories and symlinks")
             }
             archive_entry_set_pathname(entry, root + "/" + name)
             // The agent unpacks as root: no set-user-ID, set-group-ID or sticky bit, so no
@@ -93,7 +93,7 @@ enum TarballExtractor {
             guard archive_write_header(writer, entry) >= ARCHIVE_WARN else {
                 let errno = archive_errno(writer)
                 if errno == ENOSPC || errno == EDQUOT { throw POSIXFailure("unpacking", errno: errno) }
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "cannot unpack \(rawName): \(message(writer))")
+                throw ReleaseError(.unsafeTarball, "cannot unpack \(rawName): \(message(writer))")
             }
             if type == regularFile { files += 1 }
             var block: UnsafeRawPointer? = nil
@@ -103,7 +103,7 @@ enum TarballExtractor {
                 let read = archive_read_data_block(reader, &block, &size, &offset)
                 if read == ARCHIVE_EOF { break }
                 guard read >= ARCHIVE_WARN else {
-                    throw ReleaseError(.unprocessable, "invalid_tarball", "the tarball is damaged at \(rawName): \(message(reader))")
+                    throw ReleaseError(.invalidTarball, "the tarball is damaged at \(rawName): \(message(reader))")
                 }
                 unpacked += Int64(size)
                 guard unpacked <= maxBytes else { throw tooLarge(maxBytes) }
@@ -120,21 +120,21 @@ enum TarballExtractor {
             let target = readLink(root + "/" + link)
             guard let target else { continue }  // replaced by a later entry
             if let why = SymlinkResolver.escape(link: link, target: target, lookup: { node(root + "/" + $0) }) {
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "symlink \(link) -> \(target) resolves outside the release: \(why)")
+                throw ReleaseError(.unsafeTarball, "symlink \(link) -> \(target) resolves outside the release: \(why)")
             }
         }
         return files
     }
 
     private static func tooLarge(_ maxBytes: Int64) -> ReleaseError {
-        ReleaseError(.tooLarge, "too_large", "the tarball unpacks to more than \(maxBytes) bytes (max_unpacked_bytes)")
+        ReleaseError(.tooLarge, "the tarball unpacks to more than \(maxBytes) bytes (max_unpacked_bytes)")
     }
 
     /// A full disk is the host's problem (507), anything else the tarball's (422).
     private static func writeFailure(_ writer: OpaquePointer?, _ what: String) -> any Error {
         let errno = archive_errno(writer)
         if errno == ENOSPC || errno == EDQUOT { return POSIXFailure("unpacking", errno: errno) }
-        return ReleaseError(.unprocessable, "unpack_failed", "\(what): \(message(writer))")
+        return ReleaseError(.unpackFailed, "\(what): \(message(writer))")
     }
 
     /// A hard link may only name a regular file already unpacked, reached through real
@@ -146,7 +146,7 @@ enum TarballExtractor {
             path += "/" + component
             let expected: SymlinkResolver.Node = index == components.count - 1 ? .file : .directory
             guard node(path) == expected else {
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "hard link \(entry) -> \(target) must name a file unpacked before it, through directories only")
+                throw ReleaseError(.unsafeTarball, "hard link \(entry) -> \(target) must name a file unpacked before it, through directories only")
             }
         }
     }
@@ -173,15 +173,15 @@ enum TarballExtractor {
     /// for the filesystem under the release; throws otherwise.
     static func safeRelativePath(_ path: String, what: String) throws(ReleaseError) -> String {
         guard path.utf8.count <= 2048, path.utf8.split(separator: UInt8(ascii: "/")).allSatisfy({ $0.count <= 255 }) else {
-            throw ReleaseError(.unprocessable, "unsafe_tarball", "\(what) \(path.prefix(80))… is too long: at most 2048 bytes, 255 per component")
+            throw ReleaseError(.unsafeTarball, "\(what) \(path.prefix(80))… is too long: at most 2048 bytes, 255 per component")
         }
         guard !path.hasPrefix("/") else {
-            throw ReleaseError(.unprocessable, "unsafe_tarball", "\(what) \(path) is an absolute path: a release may only hold relative paths")
+            throw ReleaseError(.unsafeTarball, "\(what) \(path) is an absolute path: a release may only hold relative paths")
         }
         var components: [Substring] = []
         for component in path.split(separator: "/") where component != "." {
             guard component != ".." else {
-                throw ReleaseError(.unprocessable, "unsafe_tarball", "\(what) \(path) contains '..': a release may not reach outside itself")
+                throw ReleaseError(.unsafeTarball, "\(what) \(path) contains '..': a release may not reach outside itself")
             }
             components.append(component)
         }

@@ -9,9 +9,9 @@ extension Agent {
     /// down window before load may lower it.
     public func scale(_ service: ServiceName, to requested: Int) async throws -> ScaleResult {
         guard (0...configuration.maxInstances).contains(requested) else {
-            throw AgentError.badRequest("invalid_instances", "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(requested)")
+            throw ScaleError(.invalidCount, "instances must be between 0 and \(configuration.maxInstances) (max_instances), not \(requested)")
         }
-        _ = try existing(service)
+        _ = try await existing(service)
         var count = requested
         var note: String?
         let owner = await owner(of: service)
@@ -34,18 +34,18 @@ extension Agent {
     func scale(_ service: ServiceName, to count: Int, event kind: String, because reason: String) async throws -> [InstanceInfo] {
         let owner = await owner(of: service)
         return try await owner.exclusively {
-            let record = try self.existing(service)
+            let record = try await self.existing(service)
             guard let version = record.currentVersion else {
-                throw AgentError.conflict("no_release", "\(service) has no current release to run")
+                throw ScaleError(.noRelease, "\(service) has no current release to run")
             }
             if let running = await owner.rollout?.id {
-                throw AgentError.conflict("deployment_running", "deployment \(running) of \(service) is running; scale once it ends (or deploy with the count you want)")
+                throw ScaleError(.deploymentRunning, "deployment \(running) of \(service) is running; scale once it ends (or deploy with the count you want)")
             }
             // A socket that cannot listen refuses the scale before anything is recorded.
-            if count > 0, let spec = try self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
+            if count > 0, let spec = try await self.store.release(service, version)?.spec { try await self.ensureSocket(service, spec: spec) }
             // Intent first: a crash from here on leaves the wanted count recorded.
-            try self.store.setDesiredInstances(count, of: service)
-            try self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
+            try await self.store.setDesiredInstances(count, of: service)
+            try await self.store.record(kind, service: service, "instances \(record.desiredInstances) → \(count) (release \(version)): \(reason)")
             // A count chosen on purpose: crashed slots start over, without back-off.
             await owner.forgetCrashes()
 
@@ -64,15 +64,15 @@ extension Agent {
                 used.insert(slot)
                 wanted.append(UnitNames.instance(service, version, slot: slot))
             }
-            let ports = try self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
+            let ports = try await self.store.ports(of: service, slots: used.max() ?? 0, range: self.configuration.portRange)
             try self.files.writeSlotEnvironment(service, ports: ports)
 
             let failures = try await self.start(wanted, loaded: loaded)
             await owner.touched(wanted)
             if !failures.isEmpty {
                 let text = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
-                try self.store.record("scale.failed", service: service, text)
-                throw AgentError(.badGateway, "instances_failed", "\(failures.count) of \(count) instances did not start: \(text)")
+                try await self.store.record("scale.failed", service: service, text)
+                throw ScaleError(.instancesFailed, "\(failures.count) of \(count) instances did not start: \(text)")
             }
             return try await self.instances(of: service)
         }
@@ -123,7 +123,7 @@ extension Agent {
         } catch let error as SystemdError {
             try? await systemd.resetFailed(socket)
             let cause = error.code == .jobFailed ? "systemd could not bind it" : error.message
-            try? store.record("socket.failed", service: service, "\(socket) could not listen on \(listen): \(cause)")
+            try? await store.record("socket.failed", service: service, "\(socket) could not listen on \(listen): \(cause)")
             // Instances that still run hold the socket they inherited: then the port is the
             // service's own, and another address would not help.
             let running = (try? await runningInstances(of: service)) ?? 0
@@ -131,7 +131,7 @@ extension Agent {
                 ? "its \(running) running instance(s) still hold the port they inherited before \(socket) stopped (was it stopped by hand?); "
                     + "scale \(service) to 0 and back to listen anew"
                 : "is another process using that port, or is the address not one of this host's? Deploy a release with another listen address"
-            throw AgentError(.conflict, "socket_failed", "\(service)'s shared socket could not listen on \(listen) (\(cause)): \(advice)")
+            throw ScaleError(.socketFailed, "\(service)'s shared socket could not listen on \(listen) (\(cause)): \(advice)")
         }
         try await systemd.startUnit(holder)
     }
@@ -147,13 +147,13 @@ extension Agent {
     /// Stops every instance, removes the service's units, releases, slots and records. The
     /// event log keeps a line saying it happened.
     public func delete(_ service: ServiceName) async throws {
-        _ = try existing(service)
+        _ = try await existing(service)
         let owner = await owner(of: service)
         // A running rollout stops first (and is waited for), so it cannot start an instance
         // after its units are gone; then the removal runs as the service's last change.
         await owner.cancelRollout()
         try await owner.exclusively {
-            _ = try self.existing(service)
+            _ = try await self.existing(service)
             await owner.markDeleted()
             let loaded = try await self.systemd.listUnits(matching: [UnitNames.instancePattern(service)])
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -168,14 +168,14 @@ extension Agent {
             for unit in [UnitNames.socketHolder(service), UnitNames.socket(service)] {
                 try? await self.systemd.stopUnit(unit)
             }
-            for release in try self.store.releases(of: service) {
+            for release in try await self.store.releases(of: service) {
                 self.units.removeTemplate(service, release.version)
             }
             self.units.removeSlice(service)
             try await self.systemd.reload()
             self.files.removeService(service)
-            try self.store.deleteService(service)
-            try self.store.record("service.deleted", service: service, "service deleted: instances stopped, units and releases removed")
+            try await self.store.deleteService(service)
+            try await self.store.record("service.deleted", service: service, "service deleted: instances stopped, units and releases removed")
             await self.owners.remove(owner)
             self.logger.info("service deleted", metadata: ["service": "\(service)"])
         }

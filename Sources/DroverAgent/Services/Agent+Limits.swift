@@ -13,13 +13,13 @@ extension Agent {
         do {
             try limits.validate()
         } catch {
-            throw AgentError.badRequest("invalid_limits", "limits \(error)")
+            throw LimitsError(.invalidLimits, "limits \(error)")
         }
         // Checked before the owner is made: an unknown service gets no owner (nor its reconciler).
-        _ = try existing(service)
+        _ = try await existing(service)
         return try await owner(of: service).exclusively {
-            _ = try self.existing(service)
-            try self.store.setInstanceLimits(limits, of: service, event: "limits.set", "instances resized live: \(Self.describe(limits))")
+            _ = try await self.existing(service)
+            try await self.store.setInstanceLimits(limits, of: service, event: "limits.set", "instances resized live: \(Self.describe(limits))")
             try await self.applyLimits(service, limits)
             self.logger.info("instances resized", metadata: ["service": "\(service)", "limits": "\(Self.describe(limits))"])
             return InstanceLimitsInfo(service: service, limits: limits, instances: try await self.instances(of: service))
@@ -28,23 +28,23 @@ extension Agent {
 
     /// Ends a live resize: every instance goes back to its release's limits, again without a restart.
     public func deleteLimits(_ service: ServiceName) async throws {
-        _ = try existing(service)
+        _ = try await existing(service)
         try await owner(of: service).exclusively {
-            guard try self.existing(service).instanceLimits != nil else {
-                throw AgentError.notFound("not_resized", "\(service) has no live resize (PUT …/limits to make one)")
+            guard try await self.existing(service).instanceLimits != nil else {
+                throw LimitsError(.notResized, "\(service) has no live resize (PUT …/limits to make one)")
             }
-            try self.store.setInstanceLimits(nil, of: service, event: "limits.removed", "live resize removed: instances run with their releases' limits")
+            try await self.store.setInstanceLimits(nil, of: service, event: "limits.removed", "live resize removed: instances run with their releases' limits")
             try await self.applyLimits(service, nil)
         }
     }
 
     public func limits(of service: ServiceName) async throws -> InstanceLimitsInfo {
-        InstanceLimitsInfo(service: service, limits: try existing(service).instanceLimits, instances: try await instances(of: service))
+        await InstanceLimitsInfo(service: service, limits: try existing(service).instanceLimits, instances: try await instances(of: service))
     }
 
     /// Writes each release's limits drop-in, reloads, then changes the running instances.
     func applyLimits(_ service: ServiceName, _ limits: InstanceLimits?) async throws {
-        let releases = try store.releases(of: service)
+        let releases = try await store.releases(of: service)
         for release in releases {
             try units.writeLimitsDropIn(Self.limitsDropIn(release.spec, limits, service: service), service: service, version: release.version)
         }

@@ -27,9 +27,9 @@ extension Agent {
         let digest = try ContentDigest.sha256(fromHeader: upload.digestHeader)
         let spec = try Self.spec(fromHeader: upload.specHeader, service: service)
         if let length = upload.contentLength, length > configuration.maxUploadBytes {
-            throw ReleaseError(.tooLarge, "too_large", "the artifact is \(length) bytes; the limit is \(configuration.maxUploadBytes) (max_upload_bytes)")
+            throw ReleaseError(.tooLarge, "the artifact is \(length) bytes; the limit is \(configuration.maxUploadBytes) (max_upload_bytes)")
         }
-        if let existing = try sameOrConflicting(service, version, sha256: digest.hex, spec: spec) {
+        if let existing = try await sameOrConflicting(service, version, sha256: digest.hex, spec: spec) {
             return (existing, false)
         }
 
@@ -54,13 +54,13 @@ extension Agent {
         let rendered = try units.render(spec, service: service, version: version)
 
         return try await owner(of: service).exclusively {
-            if let existing = try self.sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
+            if let existing = try await self.sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
                 return (existing, false)
             }
             try self.files.install(root, service: service, version: version)
             do {
                 try self.units.write(rendered, service: service, version: version)
-                if let limits = try self.store.service(service)?.instanceLimits {
+                if let limits = try await self.store.service(service)?.instanceLimits {
                     try self.units.writeLimitsDropIn(Self.limitsDropIn(spec, limits, service: service), service: service, version: version)
                 }
                 try await self.systemd.reload()
@@ -69,16 +69,16 @@ extension Agent {
                     kind: staged.isGzip ? "tarball" : "binary", files: fileCount, spec: spec,
                     unitSHA256: rendered.templateSHA256, createdAt: Date()
                 )
-                try self.store.addRelease(record)
-                try self.store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
+                try await self.store.addRelease(record)
+                try await self.store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
                 self.logger.info("release added", metadata: ["service": "\(service)", "version": "\(version)", "bytes": "\(staged.size)"])
-                let current = try self.store.service(service)?.currentVersion == version
+                let current = try await self.store.service(service)?.currentVersion == version
                 return (self.releaseInfo(record, current: current), true)
             } catch {
                 // Undo: the host must look exactly as before the request.
                 self.files.removeRelease(service, version)
                 self.units.removeTemplate(service, version)
-                if try self.store.service(service) == nil { self.units.removeSlice(service) }
+                if try await self.store.service(service) == nil { self.units.removeSlice(service) }
                 try? await self.systemd.reload()
                 throw error
             }
@@ -86,15 +86,15 @@ extension Agent {
     }
 
     /// The release if it already exists with this content; a conflict if it exists with other content.
-    private func sameOrConflicting(_ service: ServiceName, _ version: ReleaseVersion, sha256: String, spec: ServiceSpec) throws -> ReleaseInfo? {
-        guard let existing = try store.release(service, version) else { return nil }
+    private func sameOrConflicting(_ service: ServiceName, _ version: ReleaseVersion, sha256: String, spec: ServiceSpec) async throws -> ReleaseInfo? {
+        guard let existing = try await store.release(service, version) else { return nil }
         guard existing.sha256 == sha256 else {
-            throw ReleaseError(.conflict, "version_conflict", "\(service) \(version) already exists with sha256 \(existing.sha256); a release never changes: upload it under a new version")
+            throw ReleaseError(.versionConflict, "\(service) \(version) already exists with sha256 \(existing.sha256); a release never changes: upload it under a new version")
         }
         guard existing.spec == spec else {
-            throw ReleaseError(.conflict, "spec_conflict", "\(service) \(version) already exists with another spec; a release never changes: upload it under a new version")
+            throw ReleaseError(.specConflict, "\(service) \(version) already exists with another spec; a release never changes: upload it under a new version")
         }
-        let current = try store.service(service)?.currentVersion == version
+        let current = try await store.service(service)?.currentVersion == version
         return releaseInfo(existing, current: current)
     }
 
@@ -103,18 +103,18 @@ extension Agent {
     static func spec(fromHeader header: String?, service: ServiceName) throws(ReleaseError) -> ServiceSpec {
         guard let header, !header.isEmpty else { return ServiceSpec(binary: service.rawValue) }
         guard let json = Data(base64Encoded: header) else {
-            throw ReleaseError(.invalid, "invalid_spec", "the \(APIHeaders.spec) header must be base64-encoded JSON")
+            throw ReleaseError(.invalidSpec, "the \(APIHeaders.spec) header must be base64-encoded JSON")
         }
         let spec: ServiceSpec
         do {
             spec = try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: json)
         } catch {
-            throw ReleaseError(.invalid, "invalid_spec", "the \(APIHeaders.spec) header is not a valid spec: \(DecodingErrorText(error))")
+            throw ReleaseError(.invalidSpec, "the \(APIHeaders.spec) header is not a valid spec: \(DecodingErrorText(error))")
         }
         do throws(SpecError) {
             try spec.validate()
         } catch {
-            throw ReleaseError(.invalid, "invalid_spec", "spec \(error)")
+            throw ReleaseError(.invalidSpec, "spec \(error)")
         }
         return spec
     }

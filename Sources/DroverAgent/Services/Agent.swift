@@ -23,6 +23,8 @@ public final class Agent: Sendable {
     public let cgroups = CgroupReader.detect()
     /// CPU rates of instances as the API reports them.
     let cpuRates = CPURates()
+    /// Open log follows, bounded: each holds a journal open.
+    let logFollowers: LogFollowerLimit
     /// Each service's owner, through which every change to it goes.
     let owners: OwnerRegistry
     /// The origin of the reconciler's clock (`ReconcilePlanner` works in durations since it).
@@ -48,10 +50,10 @@ public final class Agent: Sendable {
         try await agent.recover()
         // Every recorded service gets its owner now: its reconciler converges it at once (a
         // count recorded before a crash, instances that failed while the agent was away).
-        for service in try store.services() {
+        for service in try await store.services() {
             await agent.owner(of: service.name).markStale()
         }
-        let unfinished = try store.unfinishedDeployments()
+        let unfinished = try await store.unfinishedDeployments()
         for (id, error) in unfinished.unreadable {
             logger.error("a deployment left unfinished cannot be resumed: its record is unreadable; marked failed",
                          metadata: ["deployment": "\(id)", "error": "\(error)"])
@@ -76,7 +78,7 @@ public final class Agent: Sendable {
     /// checks (stored by an older agent, or over a lowered `max_instances`) is turned off, with
     /// the reason and the policy's text in the event log: it can never stop the agent.
     private func restoreAutoscaling() async throws {
-        for stored in try store.autoscalePolicies() {
+        for stored in try await store.autoscalePolicies() {
             do {
                 let policy = try stored.policy.get()
                 try policy.validate(maxInstances: configuration.maxInstances)
@@ -85,7 +87,7 @@ public final class Agent: Sendable {
                 let reason = "autoscaling turned off at start: the stored policy \(stored.text) is refused (\(DecodingErrorText(error))); "
                     + "the count stays where it is; set a valid policy to autoscale again"
                 logger.error("stored autoscaling policy refused; autoscaling is off", metadata: ["service": "\(stored.service)", "error": "\(error)"])
-                _ = try store.deleteAutoscalePolicy(of: stored.service, because: reason)
+                _ = try await store.deleteAutoscalePolicy(of: stored.service, because: reason)
             }
         }
     }
@@ -98,6 +100,7 @@ public final class Agent: Sendable {
         self.units = units
         self.systemd = systemd
         self.logger = logger
+        self.logFollowers = LogFollowerLimit(maximum: configuration.maxLogFollowers)
         self.owners = OwnerRegistry(make: { ServiceOwner(name: $0, systemd: systemd) })
         self.journal = JournalReader(source: configuration.journalDirectory.map { .directory($0) }
             ?? (configuration.scope == .system ? .system : .currentUser))
@@ -107,7 +110,7 @@ public final class Agent: Sendable {
     /// rename and record) and rewrites unit files that are missing or changed (as every
     /// reconciler's full pass does later).
     private func recover() async throws {
-        let releases = try store.allReleases()
+        let releases = try await store.allReleases()
         let known = Set(releases.map { "\($0.service)/\($0.version)" })
         var changed = false
         for (service, version) in files.releasesOnDisk() where !known.contains("\(service)/\(version)") {
@@ -116,8 +119,8 @@ public final class Agent: Sendable {
             units.removeTemplate(service, version)
             changed = true
         }
-        for service in try store.services() {
-            if try repairUnitFiles(of: service, reportUnrestorable: true) { changed = true }
+        for service in try await store.services() {
+            if try await repairUnitFiles(of: service, reportUnrestorable: true) { changed = true }
         }
         if changed { try await systemd.reload() }
     }
@@ -126,7 +129,7 @@ public final class Agent: Sendable {
 
     public func services() async throws -> [ServiceInfo] {
         var result: [ServiceInfo] = []
-        for record in try store.services() {
+        for record in try await store.services() {
             result.append(try await info(record))
         }
         return result
@@ -136,13 +139,13 @@ public final class Agent: Sendable {
         try await info(try existing(name))
     }
 
-    public func releases(of name: ServiceName) throws -> [ReleaseInfo] {
-        let record = try existing(name)
-        return try store.releases(of: name).map { releaseInfo($0, current: $0.version == record.currentVersion) }
+    public func releases(of name: ServiceName) async throws -> [ReleaseInfo] {
+        let record = try await existing(name)
+        return try await store.releases(of: name).map { releaseInfo($0, current: $0.version == record.currentVersion) }
     }
 
-    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) throws -> [EventInfo] {
-        try store.events(of: service, after: after, limit: limit)
+    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) async throws -> [EventInfo] {
+        try await store.events(of: service, after: after, limit: limit)
     }
 
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
@@ -158,7 +161,7 @@ public final class Agent: Sendable {
 
     private func instances(of record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord], fresh: Bool = false) async throws -> [InstanceInfo] {
         let name = record.name
-        let ports = try store.allPorts(of: name)
+        let ports = try await store.allPorts(of: name)
         // The limits each release's instances run with: the spec's, or a live resize's.
         let limits = Dictionary(releases.map { release in
             (release.version, record.instanceLimits?.applied(to: release.spec.resources) ?? release.spec.resources)
@@ -223,15 +226,15 @@ public final class Agent: Sendable {
 
     // MARK: Helpers
 
-    func existing(_ name: ServiceName) throws -> StateStore.ServiceRecord {
-        guard let record = try store.service(name) else {
-            throw AgentError.notFound("unknown_service", "there is no service \"\(name)\" on this host (upload a release of it first)")
+    func existing(_ name: ServiceName) async throws -> StateStore.ServiceRecord {
+        guard let record = try await store.service(name) else {
+            throw ServiceError(.unknownService, "there is no service \"\(name)\" on this host (upload a release of it first)")
         }
         return record
     }
 
     private func info(_ record: StateStore.ServiceRecord) async throws -> ServiceInfo {
-        let releases = try store.releases(of: record.name)
+        let releases = try await store.releases(of: record.name)
         return ServiceInfo(
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
             releases: releases.map { releaseInfo($0, current: $0.version == record.currentVersion) },

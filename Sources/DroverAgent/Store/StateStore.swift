@@ -108,39 +108,39 @@ public final class StateStore: Sendable {
         public var instanceLimits: InstanceLimits?
     }
 
-    public func services() throws -> [ServiceRecord] {
-        try database.read { db in
+    public func services() async throws -> [ServiceRecord] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM services ORDER BY name").map(Self.service)
         }
     }
 
-    public func service(_ name: ServiceName) throws -> ServiceRecord? {
-        try database.read { db in
+    public func service(_ name: ServiceName) async throws -> ServiceRecord? {
+        try await database.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM services WHERE name = ?", arguments: [name.rawValue]).map(Self.service)
         }
     }
 
-    public func setDesiredInstances(_ count: Int, of service: ServiceName) throws {
-        try database.write { db in
+    public func setDesiredInstances(_ count: Int, of service: ServiceName) async throws {
+        try await database.write { db in
             try db.execute(sql: "UPDATE services SET desired_instances = ? WHERE name = ?", arguments: [count, service.rawValue])
         }
     }
 
-    public func setCurrentVersion(_ version: ReleaseVersion, instances: Int, of service: ServiceName) throws {
-        try database.write { db in
+    public func setCurrentVersion(_ version: ReleaseVersion, instances: Int, of service: ServiceName) async throws {
+        try await database.write { db in
             try db.execute(sql: "UPDATE services SET current_version = ?, desired_instances = ? WHERE name = ?",
                            arguments: [version.rawValue, instances, service.rawValue])
         }
     }
 
-    public func deleteRelease(_ service: ServiceName, _ version: ReleaseVersion) throws {
-        try database.write { db in
+    public func deleteRelease(_ service: ServiceName, _ version: ReleaseVersion) async throws {
+        try await database.write { db in
             try db.execute(sql: "DELETE FROM releases WHERE service = ? AND version = ?", arguments: [service.rawValue, version.rawValue])
         }
     }
 
-    public func deleteService(_ name: ServiceName) throws {
-        try database.write { db in
+    public func deleteService(_ name: ServiceName) async throws {
+        try await database.write { db in
             try db.execute(sql: "DELETE FROM services WHERE name = ?", arguments: [name.rawValue])
         }
     }
@@ -172,9 +172,9 @@ public final class StateStore: Sendable {
 
     /// Records a release, creating its service on first upload; the first release of a
     /// service becomes its current one.
-    public func addRelease(_ release: ReleaseRecord) throws {
+    public func addRelease(_ release: ReleaseRecord) async throws {
         let spec = String(decoding: try JSONEncoder.droverAPI.encode(release.spec), as: UTF8.self)
-        try database.write { db in
+        try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO services (name, desired_instances, current_version, created_at) VALUES (?, 0, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET current_version = COALESCE(current_version, excluded.current_version)
@@ -187,22 +187,22 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func release(_ service: ServiceName, _ version: ReleaseVersion) throws -> ReleaseRecord? {
-        try database.read { db in
+    public func release(_ service: ServiceName, _ version: ReleaseVersion) async throws -> ReleaseRecord? {
+        try await database.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM releases WHERE service = ? AND version = ?",
                              arguments: [service.rawValue, version.rawValue]).map(Self.release)
         }
     }
 
-    public func releases(of service: ServiceName) throws -> [ReleaseRecord] {
-        try database.read { db in
+    public func releases(of service: ServiceName) async throws -> [ReleaseRecord] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM releases WHERE service = ? ORDER BY created_at, version",
                              arguments: [service.rawValue]).map(Self.release)
         }
     }
 
-    public func allReleases() throws -> [ReleaseRecord] {
-        try database.read { db in
+    public func allReleases() async throws -> [ReleaseRecord] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM releases ORDER BY service, created_at").map(Self.release)
         }
     }
@@ -222,8 +222,8 @@ public final class StateStore: Sendable {
 
     /// The port of each slot 1…count, allocating the lowest free ports of `range` to new slots.
     /// Slots keep their port for as long as the service exists.
-    public func ports(of service: ServiceName, slots count: Int, range: ClosedRange<Int>) throws -> [Int: Int] {
-        try database.write { db in
+    public func ports(of service: ServiceName, slots count: Int, range: ClosedRange<Int>) async throws -> [Int: Int] {
+        try await database.write { db in
             var ports: [Int: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT slot, port FROM slots WHERE service = ?", arguments: [service.rawValue]) {
                 ports[row["slot"]] = row["port"]
@@ -246,8 +246,8 @@ public final class StateStore: Sendable {
         }
     }
 
-    public func allPorts(of service: ServiceName) throws -> [Int: Int] {
-        try database.read { db in
+    public func allPorts(of service: ServiceName) async throws -> [Int: Int] {
+        try await database.read { db in
             var ports: [Int: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT slot, port FROM slots WHERE service = ?", arguments: [service.rawValue]) {
                 ports[row["slot"]] = row["port"]
@@ -257,9 +257,9 @@ public final class StateStore: Sendable {
     }
 
     /// Sets (nil: removes) the service's live resize and logs it, in one transaction.
-    public func setInstanceLimits(_ limits: InstanceLimits?, of service: ServiceName, event kind: String, _ message: String) throws {
+    public func setInstanceLimits(_ limits: InstanceLimits?, of service: ServiceName, event kind: String, _ message: String) async throws {
         let text = try limits.map { String(decoding: try JSONEncoder.droverAPI.encode($0), as: UTF8.self) }
-        try database.write { db in
+        try await database.write { db in
             try db.execute(sql: "UPDATE services SET instance_limits = ? WHERE name = ?", arguments: [text, service.rawValue])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
                            arguments: [Date(), service.rawValue, kind, message])
@@ -269,9 +269,9 @@ public final class StateStore: Sendable {
     // MARK: Autoscaling
 
     /// Sets (or replaces) the service's autoscaling policy and logs it, in one transaction.
-    public func setAutoscalePolicy(_ policy: AutoscalePolicy, of service: ServiceName, event message: String) throws {
+    public func setAutoscalePolicy(_ policy: AutoscalePolicy, of service: ServiceName, event message: String) async throws {
         let text = String(decoding: try JSONEncoder.droverAPI.encode(policy), as: UTF8.self)
-        try database.write { db in
+        try await database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO autoscale_policies (service, policy, updated_at) VALUES (?, ?, ?)",
                            arguments: [service.rawValue, text, Date()])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
@@ -280,8 +280,8 @@ public final class StateStore: Sendable {
     }
 
     /// Turns autoscaling off and logs why; returns whether it was on.
-    public func deleteAutoscalePolicy(of service: ServiceName, because reason: String = "autoscaling turned off; the count stays where it is") throws -> Bool {
-        try database.write { db in
+    public func deleteAutoscalePolicy(of service: ServiceName, because reason: String = "autoscaling turned off; the count stays where it is") async throws -> Bool {
+        try await database.write { db in
             try db.execute(sql: "DELETE FROM autoscale_policies WHERE service = ?", arguments: [service.rawValue])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
@@ -299,8 +299,8 @@ public final class StateStore: Sendable {
         public var policy: Result<AutoscalePolicy, any Error>
     }
 
-    public func autoscalePolicies() throws -> [StoredAutoscalePolicy] {
-        try database.read { db in
+    public func autoscalePolicies() async throws -> [StoredAutoscalePolicy] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM autoscale_policies ORDER BY service").compactMap { row in
                 // Rows reference services(name), which only holds valid names.
                 guard let service = try? ServiceName(row["service"] as String) else { return nil }
@@ -315,8 +315,8 @@ public final class StateStore: Sendable {
     // MARK: Events
 
     /// Appends to the event log: what happened, to which service, and why.
-    public func record(_ kind: String, service: ServiceName?, deployment: String? = nil, _ message: String) throws {
-        try database.write { db in
+    public func record(_ kind: String, service: ServiceName?, deployment: String? = nil, _ message: String) async throws {
+        try await database.write { db in
             try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
                            arguments: [Date(), service?.rawValue, kind, message, deployment])
         }
@@ -324,8 +324,8 @@ public final class StateStore: Sendable {
 
     /// Events oldest first: the last `limit`, or with `after`, the first `limit` newer than that
     /// id (to follow the log without missing or repeating a line).
-    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) throws -> [EventInfo] {
-        try database.read { db in
+    public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) async throws -> [EventInfo] {
+        try await database.read { db in
             var conditions: [String] = [], arguments: StatementArguments = []
             if let service { conditions.append("service = ?"); arguments += [service.rawValue] }
             if let after { conditions.append("id > ?"); arguments += [after] }
@@ -340,9 +340,9 @@ public final class StateStore: Sendable {
 
     // MARK: Deployments
 
-    public func addDeployment(_ deployment: DeploymentInfo) throws {
+    public func addDeployment(_ deployment: DeploymentInfo) async throws {
         let strategy = String(decoding: try JSONEncoder.droverAPI.encode(deployment.strategy), as: UTF8.self)
-        try database.write { db in
+        try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO deployments (id, service, from_version, to_version, instances, strategy, state, reason, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -354,8 +354,8 @@ public final class StateStore: Sendable {
 
     /// Moves a deployment to `state` and logs why, in one transaction: whoever sees the new
     /// state also finds its event.
-    public func transition(_ deployment: DeploymentInfo, to state: DeploymentState, reason: String?, event kind: String, _ message: String) throws {
-        try database.write { db in
+    public func transition(_ deployment: DeploymentInfo, to state: DeploymentState, reason: String?, event kind: String, _ message: String) async throws {
+        try await database.write { db in
             try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
                            arguments: [state.rawValue, reason, Date(), deployment.id])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
@@ -375,15 +375,15 @@ public final class StateStore: Sendable {
     }
 
     /// Events of one deployment newer than `after`.
-    public func events(ofDeployment id: String, service: ServiceName, after: Int64) throws -> [EventInfo] {
-        try database.read { db in
+    public func events(ofDeployment id: String, service: ServiceName, after: Int64) async throws -> [EventInfo] {
+        try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM events WHERE deployment_id = ? AND id > ? ORDER BY id", arguments: [id, after])
                 .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
 
-    public func deployment(_ id: String) throws -> DeploymentInfo? {
-        try database.read { db in
+    public func deployment(_ id: String) async throws -> DeploymentInfo? {
+        try await database.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]).map(Self.deployment)
         }
     }
@@ -391,8 +391,8 @@ public final class StateStore: Sendable {
     /// Deployments a previous run of the agent left running or reverting. One whose record no
     /// longer reads (a strategy stored with looser checks) cannot be resumed: it is marked
     /// failed, with the reason in its record and the event log, and returned as `unreadable`.
-    public func unfinishedDeployments() throws -> (resumable: [DeploymentInfo], unreadable: [(id: String, error: any Error)]) {
-        try database.write { db in
+    public func unfinishedDeployments() async throws -> (resumable: [DeploymentInfo], unreadable: [(id: String, error: any Error)]) {
+        try await database.write { db in
             var resumable: [DeploymentInfo] = [], unreadable: [(id: String, error: any Error)] = []
             for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN (?, ?) ORDER BY created_at",
                                              arguments: [DeploymentState.running.rawValue, DeploymentState.reverting.rawValue]) {
@@ -428,8 +428,8 @@ public final class StateStore: Sendable {
     }
 
     /// A snapshot of every table, for tests that check "nothing changed".
-    public func snapshot() throws -> [String] {
-        try database.read { db in
+    public func snapshot() async throws -> [String] {
+        try await database.read { db in
             var lines: [String] = []
             for table in ["services", "releases", "slots", "autoscale_policies"] {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2") { lines.append("\(table): \(row)") }

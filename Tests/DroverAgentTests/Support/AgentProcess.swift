@@ -181,8 +181,8 @@ final class AgentProcess: Sendable {
 
     /// Everything "the host's state" means for bad-input tests: the store's rows, the unit
     /// directory, and every file under the state directory (staging included).
-    func hostState() throws -> [String] {
-        let store = try DroverAgentStore.open(stateDirectory)
+    func hostState() async throws -> [String] {
+        let store = try await DroverAgentStore.open(stateDirectory)
         let units = (try FileManager.default.contentsOfDirectory(atPath: manager.unitDirectory)).sorted()
         let files = (FileManager.default.enumerator(atPath: stateDirectory)?.allObjects as? [String] ?? [])
             .filter { !$0.hasPrefix("state.sqlite") }.sorted()

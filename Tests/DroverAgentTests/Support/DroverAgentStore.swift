@@ -4,8 +4,8 @@ import Foundation
 
 /// Reads an agent's store from the test process (SQLite in WAL mode allows that).
 enum DroverAgentStore {
-    static func open(_ stateDirectory: String) throws -> [String] {
-        try StateStore(path: stateDirectory + "/state.sqlite").snapshot()
+    static func open(_ stateDirectory: String) async throws -> [String] {
+        try await StateStore(path: stateDirectory + "/state.sqlite").snapshot()
     }
 }
 
