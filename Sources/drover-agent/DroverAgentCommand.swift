@@ -60,7 +60,7 @@ struct DroverAgentCommand: AsyncParsableCommand {
             notifier.notify(.ready, .status("listening on \(configuration.host):\(port)"))
         }
         let group = ServiceGroup(
-            services: [application, OwnersService(agent: agent), WatchdogService(logger: logger, check: { try await systemd.ping() })],
+            services: [application, ServiceRunners(agent: agent), WatchdogService(logger: logger, check: { try await systemd.ping() })],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

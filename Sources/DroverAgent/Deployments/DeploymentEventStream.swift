@@ -25,7 +25,7 @@ struct DeploymentEventStream: AsyncSequence, Sendable {
                 // State first: an outcome and its event are written together, so if the deployment
                 // has ended, its last event is already there to be read below.
                 let current = try await agent.deployment(deployment.id)
-                let events = try await agent.store.events(ofDeployment: deployment.id, service: deployment.service, after: lastEvent)
+                let events = try await agent.context.store.events(ofDeployment: deployment.id, service: deployment.service, after: lastEvent)
                 var lines = Data()
                 for event in events { lines += try JSONEncoder.droverAPI.encode(event) + Data("\n".utf8) }
                 lastEvent = events.last?.id ?? lastEvent
@@ -40,6 +40,6 @@ struct DeploymentEventStream: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(agent: agent, deployment: deployment, changes: agent.store.newestEvent(ofDeployment: deployment.id).makeAsyncIterator())
+        AsyncIterator(agent: agent, deployment: deployment, changes: agent.context.store.newestEvent(ofDeployment: deployment.id).makeAsyncIterator())
     }
 }

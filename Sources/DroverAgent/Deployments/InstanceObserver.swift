@@ -81,9 +81,9 @@ final class InstanceObserver: @unchecked Sendable {
         let ours = startedAt[unit] != nil
         switch InstanceState(activeState: status.activeState, hasJob: status.jobID != 0) {
         case .failed:
-            return .failed(reason: await explain(Agent.failure(of: status), unit: unit))
+            return .failed(reason: await explain(InstanceFailure.describe(status), unit: unit))
         case .idle:
-            return .failed(reason: await explain("stopped by itself (\(Agent.failure(of: status)))", unit: unit))
+            return .failed(reason: await explain("stopped by itself (\(InstanceFailure.describe(status)))", unit: unit))
         case .running:
             if isNew, ours, let restarts = status.restartCount, restarts > 0 {
                 return .failed(reason: await explain("crashed and was restarted \(restarts) time(s)", unit: unit))
@@ -102,7 +102,7 @@ final class InstanceObserver: @unchecked Sendable {
             // Starting, restarting, stopping, or inactive with a start job queued (one a
             // superseded rollout left in flight: it holds its slot).
             if status.subState == "auto-restart", isNew, ours {
-                return .failed(reason: await explain("crashed and is being restarted (\(Agent.failure(of: status)))", unit: unit))
+                return .failed(reason: await explain("crashed and is being restarted (\(InstanceFailure.describe(status)))", unit: unit))
             }
             healthySince[unit] = nil
             notes[unit] = "\(status.activeState) (\(status.subState))\(status.statusText.map { ", status: \($0)" } ?? "")"

@@ -24,6 +24,8 @@ public func buildApplication(
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
     ServicesController(agent: agent).addRoutes(to: api)
+    ScalingController(agent: agent).addRoutes(to: api)
+    DeploymentsController(agent: agent).addRoutes(to: api)
     let document: Data
     do {
         document = try APIDocument.withLimits(maxInstances: agent.configuration.maxInstances)

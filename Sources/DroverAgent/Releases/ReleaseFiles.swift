@@ -28,11 +28,14 @@ public struct ReleaseFiles: Sendable {
     public func slotDirectory(_ service: ServiceName) -> String { serviceDirectory(service) + "/slots" }
 
     /// Creates the layout and forgets uploads a previous run did not finish.
-    func prepare() throws {
-        try? FileManager.default.removeItem(atPath: stagingDirectory)
-        for directory in [stagingDirectory, stateDirectory + "/services"] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+    func prepare() async throws {
+        let (staging, services) = (stagingDirectory, stateDirectory + "/services")
+        try await blockingIO {
+            try? FileManager.default.removeItem(atPath: staging)
+            for directory in [staging, services] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o755])
+            }
         }
     }
 
@@ -50,12 +53,24 @@ public struct ReleaseFiles: Sendable {
         _ body: Body, expectedSHA256: [UInt8], expectedLength: Int64?, limit: Int64
     ) async throws -> Staged where Body.Element == ByteBuffer {
         let directory = stagingDirectory + "/" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        do {
-            let artifact = directory + "/artifact"
+        let artifact = directory + "/artifact"
+        let fd = try await blockingIO {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
             let fd = open(artifact, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw POSIXFailure("open \(artifact)") }
-            defer { close(fd) }
+            return fd
+        }
+        defer { close(fd) }
+        do {
+            // Chunks are gathered and written a MiB at a time, on the I/O pool.
+            var pending = ByteBuffer()
+            func flush() async throws {
+                let chunk = pending
+                pending.clear()
+                try await blockingIO {
+                    try chunk.withUnsafeReadableBytes { bytes in try AtomicFile.writeAll(fd, bytes, path: artifact) }
+                }
+            }
             var hasher = SHA256()
             var size: Int64 = 0
             var head: [UInt8] = []
@@ -75,12 +90,14 @@ public struct ReleaseFiles: Sendable {
                 guard size <= limit else {
                     throw ReleaseError(.tooLarge, "the artifact is larger than the limit of \(limit) bytes (max_upload_bytes)")
                 }
-                try buffer.withUnsafeReadableBytes { bytes in
+                buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
                     if head.count < 2 { head += bytes.prefix(2 - head.count) }
-                    try AtomicFile.writeAll(fd, bytes, path: artifact)
                 }
+                pending.writeImmutableBuffer(buffer)
+                if pending.readableBytes >= 1 << 20 { try await flush() }
             }
+            try await flush()
             if let expectedLength, size != expectedLength {
                 throw ReleaseError(.truncated, "received \(size) of \(expectedLength) bytes: the upload was cut short")
             }
@@ -88,15 +105,13 @@ public struct ReleaseFiles: Sendable {
             guard digest == expectedSHA256 else {
                 throw ReleaseError(.digestMismatch, "the artifact's SHA-256 is \(digest.hex), but Content-Digest says \(expectedSHA256.hex): it was damaged or the wrong file was sent")
             }
-            // The one blocking wait of a receive runs on the I/O thread pool, not on one of the
-            // few threads every task of the agent shares.
-            try await NIOThreadPool.singleton.runIfActive {
+            try await blockingIO {
                 guard fsync(fd) == 0 else { throw POSIXFailure("fsync \(artifact)") }
             }
             return Staged(directory: directory, artifact: artifact, sha256: digest.hex, size: size,
                           isGzip: head == [0x1f, 0x8b])
         } catch {
-            discard(directory)
+            discardLater(directory)
             throw error
         }
     }
@@ -123,47 +138,55 @@ public struct ReleaseFiles: Sendable {
     }
 
     /// Moves an unpacked release into place (atomically, durably).
-    func install(_ root: String, service: ServiceName, version: ReleaseVersion) throws {
-        let parent = releasesDirectory(service)
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        let target = releaseDirectory(service, version)
-        guard rename(root, target) == 0 else { throw POSIXFailure("rename \(root) to \(target)") }
-        try AtomicFile.syncDirectory(parent)
+    func install(_ root: String, service: ServiceName, version: ReleaseVersion) async throws {
+        let (parent, target) = (releasesDirectory(service), releaseDirectory(service, version))
+        try await blockingIO {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            guard rename(root, target) == 0 else { throw POSIXFailure("rename \(root) to \(target)") }
+            try AtomicFile.syncDirectory(parent)
+        }
     }
 
-    func discard(_ directory: String) {
-        try? FileManager.default.removeItem(atPath: directory)
+    /// Removes a staging directory on the I/O pool, without waiting for it.
+    func discardLater(_ directory: String) {
+        NIOThreadPool.singleton.submit { _ in try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    func removeRelease(_ service: ServiceName, _ version: ReleaseVersion) {
-        try? FileManager.default.removeItem(atPath: releaseDirectory(service, version))
+    func removeRelease(_ service: ServiceName, _ version: ReleaseVersion) async throws {
+        let path = releaseDirectory(service, version)
+        try await blockingIO { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    func removeService(_ service: ServiceName) {
-        try? FileManager.default.removeItem(atPath: serviceDirectory(service))
+    func removeService(_ service: ServiceName) async throws {
+        let path = serviceDirectory(service)
+        try await blockingIO { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Release directories on disk, by service (to find ones the store does not know).
-    func releasesOnDisk() -> [(service: ServiceName, version: ReleaseVersion)] {
-        let fm = FileManager.default
-        var result: [(ServiceName, ReleaseVersion)] = []
-        for serviceName in (try? fm.contentsOfDirectory(atPath: stateDirectory + "/services")) ?? [] {
-            guard let service = try? ServiceName(serviceName) else { continue }
-            for versionName in (try? fm.contentsOfDirectory(atPath: releasesDirectory(service))) ?? [] {
-                if let version = try? ReleaseVersion(versionName) { result.append((service, version)) }
+    func releasesOnDisk() async throws -> [(service: ServiceName, version: ReleaseVersion)] {
+        try await blockingIO { [self] in
+            let fm = FileManager.default
+            var result: [(ServiceName, ReleaseVersion)] = []
+            for serviceName in (try? fm.contentsOfDirectory(atPath: stateDirectory + "/services")) ?? [] {
+                guard let service = try? ServiceName(serviceName) else { continue }
+                for versionName in (try? fm.contentsOfDirectory(atPath: releasesDirectory(service))) ?? [] {
+                    if let version = try? ReleaseVersion(versionName) { result.append((service, version)) }
+                }
             }
+            return result
         }
-        return result
     }
 
     /// Writes `<slot>.env` (`PORT=<port>`) for each slot whose file is missing or differs.
     /// Slots keep their ports, so after the first scale this writes (and fsyncs) nothing.
-    func writeSlotEnvironment(_ service: ServiceName, ports: [Int: Int]) throws {
+    func writeSlotEnvironment(_ service: ServiceName, ports: [Int: Int]) async throws {
         let directory = slotDirectory(service)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        for (slot, port) in ports {
-            let path = directory + "/\(slot).env", contents = Data("PORT=\(port)\n".utf8)
-            if FileManager.default.contents(atPath: path) != contents { try AtomicFile.write(contents, to: path) }
+        try await blockingIO {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            for (slot, port) in ports {
+                let path = directory + "/\(slot).env", contents = Data("PORT=\(port)\n".utf8)
+                if FileManager.default.contents(atPath: path) != contents { try AtomicFile.write(contents, to: path) }
+            }
         }
     }
 

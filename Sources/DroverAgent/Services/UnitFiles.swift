@@ -9,7 +9,7 @@ struct UnitFiles: Sendable {
     let scope: Scope
     let files: ReleaseFiles
 
-    struct Rendered {
+    struct Rendered: Sendable {
         let template: String
         let slice: String
         /// The shared socket and its holder, for a service that `listen`s.
@@ -38,25 +38,30 @@ struct UnitFiles: Sendable {
 
     /// Writes a release's template and (unless `templateOnly`) its service's slice and socket
     /// units, which follow the release that wrote them last.
-    func write(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) throws {
-        for (path, text) in files(of: rendered, service: service, version: version, templateOnly: templateOnly) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try AtomicFile.write(Data(text.utf8), to: path)
+    func write(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) async throws {
+        let (files, directory) = (files(of: rendered, service: service, version: version, templateOnly: templateOnly), self.directory)
+        try await blockingIO {
+            for (path, text) in files {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try AtomicFile.write(Data(text.utf8), to: path)
+            }
         }
     }
 
     /// Rewrites the files of `rendered` whose content on disk differs (edited) or that are
     /// missing (deleted), each checked just before it is written, and returns their unit
     /// names: a file deleted while another is restored is both restored and named.
-    func restore(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) throws -> [String] {
-        var restored: [String] = []
-        for (path, text) in files(of: rendered, service: service, version: version, templateOnly: templateOnly)
-        where FileManager.default.contents(atPath: path) != Data(text.utf8) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try AtomicFile.write(Data(text.utf8), to: path)
-            restored.append(String(path.split(separator: "/").last ?? ""))
+    func restore(_ rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool = false) async throws -> [String] {
+        let (files, directory) = (files(of: rendered, service: service, version: version, templateOnly: templateOnly), self.directory)
+        return try await blockingIO {
+            var restored: [String] = []
+            for (path, text) in files where FileManager.default.contents(atPath: path) != Data(text.utf8) {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try AtomicFile.write(Data(text.utf8), to: path)
+                restored.append(String(path.split(separator: "/").last ?? ""))
+            }
+            return restored
         }
-        return restored
     }
 
     private func files(of rendered: Rendered, service: ServiceName, version: ReleaseVersion, templateOnly: Bool) -> [(path: String, text: String)] {
@@ -70,10 +75,13 @@ struct UnitFiles: Sendable {
         return files
     }
 
-    func removeTemplate(_ service: ServiceName, _ version: ReleaseVersion) {
-        unlink(templatePath(service, version))
-        unlink(limitsDropInPath(service, version))
-        rmdir(templatePath(service, version) + ".d")
+    func removeTemplate(_ service: ServiceName, _ version: ReleaseVersion) async throws {
+        let (template, dropIn) = (templatePath(service, version), limitsDropInPath(service, version))
+        try await blockingIO {
+            unlink(template)
+            unlink(dropIn)
+            rmdir(template + ".d")
+        }
     }
 
     /// Where a live resize of the service is written for one release's instances.
@@ -82,18 +90,20 @@ struct UnitFiles: Sendable {
     }
 
     /// Writes the limits drop-in of a release; returns whether it changed.
-    @discardableResult
-    func writeLimitsDropIn(_ contents: String, service: ServiceName, version: ReleaseVersion) throws -> Bool {
-        let path = limitsDropInPath(service, version)
-        guard FileManager.default.contents(atPath: path) != Data(contents.utf8) else { return false }
-        try FileManager.default.createDirectory(atPath: templatePath(service, version) + ".d", withIntermediateDirectories: true)
-        try AtomicFile.write(Data(contents.utf8), to: path)
-        return true
+    func writeLimitsDropIn(_ contents: String, service: ServiceName, version: ReleaseVersion) async throws -> Bool {
+        let (path, dropInDirectory) = (limitsDropInPath(service, version), templatePath(service, version) + ".d")
+        return try await blockingIO {
+            guard FileManager.default.contents(atPath: path) != Data(contents.utf8) else { return false }
+            try FileManager.default.createDirectory(atPath: dropInDirectory, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(contents.utf8), to: path)
+            return true
+        }
     }
 
-    func removeSlice(_ service: ServiceName) {
-        unlink(slicePath(service))
-        unlink(directory + "/" + UnitNames.socket(service))
-        unlink(directory + "/" + UnitNames.socketHolder(service))
+    func removeSlice(_ service: ServiceName) async throws {
+        let paths = [slicePath(service), directory + "/" + UnitNames.socket(service), directory + "/" + UnitNames.socketHolder(service)]
+        try await blockingIO {
+            for path in paths { unlink(path) }
+        }
     }
 }

@@ -4,26 +4,25 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-extension Agent {
-    /// What an upload request carries besides its body.
-    public struct Upload: Sendable {
-        public var digestHeader: String?
-        public var specHeader: String?
-        public var contentLength: Int64?
+/// Installs a release: streams, verifies, unpacks, renders its unit, reloads systemd,
+/// records it. Uploading the same release again changes nothing (`created` is false); the
+/// same version with other content is a conflict. On any failure nothing is left.
+struct ReleaseInstaller {
+    let context: AgentContext
 
-        public init(digestHeader: String?, specHeader: String?, contentLength: Int64?) {
-            self.digestHeader = digestHeader
-            self.specHeader = specHeader
-            self.contentLength = contentLength
-        }
+    /// What an upload request carries besides its body.
+    struct Upload: Sendable {
+        var digestHeader: String?
+        var specHeader: String?
+        var contentLength: Int64?
     }
 
-    /// Installs a release: streams, verifies, unpacks, renders its unit, reloads systemd,
-    /// records it. Uploading the same release again changes nothing (`created` is false);
-    /// the same version with other content is a conflict. On any failure nothing is left.
-    public func upload<Body: AsyncSequence & Sendable>(
-        _ service: ServiceName, _ version: ReleaseVersion, _ upload: Upload, body: Body
+    /// Receives and unpacks outside the service's exclusive section (a long upload must not
+    /// hold the service up); installs and records inside it, in `runner`.
+    func install<Body: AsyncSequence & Sendable>(
+        _ service: ServiceName, _ version: ReleaseVersion, _ upload: Upload, body: Body, runner: @Sendable () async -> ServiceRunner
     ) async throws -> (release: ReleaseInfo, created: Bool) where Body.Element == ByteBuffer {
+        let (configuration, files, units, store, logger) = (context.configuration, context.files, context.units, context.store, context.logger)
         let digest = try ContentDigest.sha256(fromHeader: upload.digestHeader)
         let spec = try Self.spec(fromHeader: upload.specHeader, service: service)
         if let length = upload.contentLength, length > configuration.maxUploadBytes {
@@ -33,7 +32,6 @@ extension Agent {
             return (existing, false)
         }
 
-        // Receive and unpack outside the lock: a long upload must not block the service.
         let staged: ReleaseFiles.Staged
         do {
             staged = try await files.receive(body, expectedSHA256: digest, expectedLength: upload.contentLength,
@@ -45,41 +43,40 @@ extension Agent {
             ])
             throw error
         }
-        defer { files.discard(staged.directory) }
+        defer { files.discardLater(staged.directory) }
         // Unpacking (libarchive, many files) blocks: it runs on the I/O thread pool.
-        let (files, configuration) = (self.files, self.configuration)
         let (root, fileCount) = try await NIOThreadPool.singleton.runIfActive {
             try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes, maxEntries: configuration.maxUnpackedEntries)
         }
         let rendered = try units.render(spec, service: service, version: version)
 
-        return try await owner(of: service).exclusively {
-            if let existing = try await self.sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
+        return try await runner().exclusively {
+            if let existing = try await sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
                 return (existing, false)
             }
-            try self.files.install(root, service: service, version: version)
+            try await files.install(root, service: service, version: version)
             do {
-                try self.units.write(rendered, service: service, version: version)
-                if let limits = try await self.store.service(service)?.instanceLimits {
-                    try self.units.writeLimitsDropIn(Self.limitsDropIn(spec, limits, service: service), service: service, version: version)
+                try await units.write(rendered, service: service, version: version)
+                if let limits = try await store.service(service)?.instanceLimits {
+                    _ = try await units.writeLimitsDropIn(LiveResize.dropIn(spec, limits, service: service), service: service, version: version)
                 }
-                try await self.systemd.reload()
+                try await context.systemd.reload()
                 let record = StateStore.ReleaseRecord(
                     service: service, version: version, sha256: staged.sha256, size: staged.size,
                     kind: staged.isGzip ? "tarball" : "binary", files: fileCount, spec: spec,
                     unitSHA256: rendered.templateSHA256, createdAt: Date()
                 )
-                try await self.store.addRelease(record)
-                try await self.store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
-                self.logger.info("release added", metadata: ["service": "\(service)", "version": "\(version)", "bytes": "\(staged.size)"])
-                let current = try await self.store.service(service)?.currentVersion == version
-                return (self.releaseInfo(record, current: current), true)
+                try await store.addRelease(record)
+                try await store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
+                logger.info("release added", metadata: ["service": "\(service)", "version": "\(version)", "bytes": "\(staged.size)"])
+                let current = try await store.service(service)?.currentVersion == version
+                return (record.info(current: current), true)
             } catch {
                 // Undo: the host must look exactly as before the request.
-                self.files.removeRelease(service, version)
-                self.units.removeTemplate(service, version)
-                if try await self.store.service(service) == nil { self.units.removeSlice(service) }
-                try? await self.systemd.reload()
+                try? await files.removeRelease(service, version)
+                try? await units.removeTemplate(service, version)
+                if try await store.service(service) == nil { try? await units.removeSlice(service) }
+                try? await context.systemd.reload()
                 throw error
             }
         }
@@ -87,6 +84,7 @@ extension Agent {
 
     /// The release if it already exists with this content; a conflict if it exists with other content.
     private func sameOrConflicting(_ service: ServiceName, _ version: ReleaseVersion, sha256: String, spec: ServiceSpec) async throws -> ReleaseInfo? {
+        let store = context.store
         guard let existing = try await store.release(service, version) else { return nil }
         guard existing.sha256 == sha256 else {
             throw ReleaseError(.versionConflict, "\(service) \(version) already exists with sha256 \(existing.sha256); a release never changes: upload it under a new version")
@@ -95,7 +93,7 @@ extension Agent {
             throw ReleaseError(.specConflict, "\(service) \(version) already exists with another spec; a release never changes: upload it under a new version")
         }
         let current = try await store.service(service)?.currentVersion == version
-        return releaseInfo(existing, current: current)
+        return existing.info(current: current)
     }
 
     /// The spec from the `Drover-Spec` header (base64 JSON), or the default: run the single
@@ -117,20 +115,5 @@ extension Agent {
             throw ReleaseError(.invalidSpec, "spec \(error)")
         }
         return spec
-    }
-}
-
-/// A decoding error in words: which field, what was wrong.
-func DecodingErrorText(_ error: any Error) -> String {
-    guard let error = error as? DecodingError else { return "\(error)" }
-    func path(_ context: DecodingError.Context) -> String {
-        let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-        return keys.isEmpty ? "the body" : keys.joined(separator: ".")
-    }
-    switch error {
-    case .keyNotFound(let key, let context): return "\(path(context)): missing field \"\(key.stringValue)\""
-    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-        return "\(path(context)): \(context.debugDescription)"
-    @unknown default: return "\(error)"
     }
 }

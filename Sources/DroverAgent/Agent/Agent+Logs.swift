@@ -9,7 +9,8 @@ extension Agent {
     /// release): each release's template in every slot the service has had. Journal entries
     /// are matched on these names (`SyslogIdentifier=%n`), which works in every scope.
     func logUnits(of service: ServiceName, version: ReleaseVersion?) async throws -> [String] {
-        _ = try await existing(service)
+        let store = context.store
+        _ = try await runner(of: service).record()
         let versions: [ReleaseVersion]
         if let version {
             guard try await store.release(service, version) != nil else {
@@ -27,7 +28,7 @@ extension Agent {
     /// The last `lines` journal lines of the service's instances, oldest first.
     public func logs(of service: ServiceName, lines: Int, version: ReleaseVersion?) async throws -> [LogEntry] {
         let units = try await logUnits(of: service, version: version)
-        let journal = self.journal
+        let journal = context.journal
         // sd-journal reads files: on NIO's thread pool for blocking work, not the cooperative pool.
         let entries = try await NIOThreadPool.singleton.runIfActive { try journal.entries(ofAny: units, last: lines) }
         return entries.compactMap(Self.logEntry)
@@ -35,7 +36,7 @@ extension Agent {
 
     /// A follow of a service's logs: `entries` are the last `lines` lines (or those after
     /// `cursor`, for a client resuming a broken follow), then every new one; `keepUnitsCurrent`
-    /// adds the instances of new slots and releases as the service's owner sees them appear,
+    /// adds the instances of new slots and releases as the service's runner sees them appear,
     /// and runs beside the reading until it ends.
     public struct LogFollow: Sendable {
         public let entries: AsyncCompactMapSequence<AsyncThrowingStream<JournalEntry, any Error>, LogEntry>
@@ -45,13 +46,13 @@ extension Agent {
     /// Opens a follow, or refuses when `maxLogFollowers` are open.
     public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion?, after cursor: String? = nil) async throws -> LogFollow {
         let initial = try await logUnits(of: service, version: version)
-        let newUnits = await owner(of: service).unitNames.names()
+        let newUnits = try await runner(of: service).view.unitNames.names()
         guard logFollowers.claim() else {
             throw LogsError(.tooManyFollowers, "\(logFollowers.maximum) log follows are open on this host, as many as it allows; "
                             + "close one (or read without follow) and try again")
         }
         let followers = logFollowers
-        let follow = journal.follow(anyOf: initial, last: lines, after: cursor, onEnd: { followers.release() })
+        let follow = context.journal.follow(anyOf: initial, last: lines, after: cursor, onEnd: { followers.release() })
         return LogFollow(entries: follow.entries.compactMap(Self.logEntry)) {
             for await unit in newUnits {
                 guard let instance = UnitNames.parseInstance(unit), instance.service == service,

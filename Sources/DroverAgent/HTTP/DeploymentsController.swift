@@ -1,0 +1,48 @@
+import DroverAPI
+import DroverCore
+import Hummingbird
+
+/// Deployments, rollbacks and the event log, under `/v1`.
+struct DeploymentsController {
+    typealias Context = BasicRequestContext
+    let agent: Agent
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.post("services/:service/deployments", use: deploy)
+        group.post("services/:service/rollback", use: rollback)
+        group.get("deployments/:id", use: show)
+        group.get("deployments/:id/events", use: follow)
+        group.get("events", use: events)
+    }
+
+    @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
+        let service = try serviceName(context)
+        let deploy = try await decode(DeploymentRequest.self, from: request, context: context, invalidValue: "invalid_strategy")
+        return try json(try await agent.deploy(service, deploy), status: .accepted)
+    }
+
+    @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
+        let service = try serviceName(context)
+        let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest(),
+                                        invalidValue: "invalid_strategy")
+        return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
+    }
+
+    @Sendable func show(_ request: Request, context: Context) async throws -> Response {
+        try json(try await agent.deployment(context.parameters.get("id") ?? ""))
+    }
+
+    /// The deployment's events as they are recorded, then its final state.
+    @Sendable func follow(_ request: Request, context: Context) async throws -> Response {
+        let deployment = try await agent.deployment(context.parameters.get("id") ?? "")
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
+                        body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment)))
+    }
+
+    @Sendable func events(_ request: Request, context: Context) async throws -> Response {
+        let service = try request.uri.queryParameters["service"].map { try ServiceName(String($0)) }
+        let limit = try queryInteger(request, "limit", in: 1...10_000) ?? 100
+        let since = try queryInteger(request, "since", in: 0...Int.max).map(Int64.init)
+        return try json(try await agent.events(of: service, after: since, limit: limit))
+    }
+}

@@ -1,0 +1,10 @@
+import DroverAPI
+
+// Records as the API shows them: mapped here, and only here.
+
+extension StateStore.ReleaseRecord {
+    func info(current: Bool) -> ReleaseInfo {
+        ReleaseInfo(service: service, version: version, sha256: sha256, size: size,
+                    kind: kind, files: files, createdAt: createdAt, current: current, spec: spec)
+    }
+}
