@@ -61,11 +61,15 @@ let package = Package(
             ]
         ),
 
+        // TOML read key by key, every mistake with its file, line and key: the CLI's manifests
+        // and inventory, and the agent's configuration file.
+        .target(name: "DroverTOML", dependencies: ["DroverCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+
         // The `drover` CLI as a library: manifests, inventory, commands, output. Tests call it.
         .target(
             name: "DroverCLI",
             dependencies: [
-                "DroverCore", "DroverAPI", "DroverClient",
+                "DroverCore", "DroverAPI", "DroverClient", "DroverTOML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -78,13 +82,12 @@ let package = Package(
         .target(
             name: "DroverAgent",
             dependencies: [
-                "DroverCore", "DroverAPI", "DroverSystemd", "CArchive",
+                "DroverCore", "DroverAPI", "DroverSystemd", "DroverTOML", "CArchive",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -140,7 +143,7 @@ let package = Package(
         ),
 
         .testTarget(name: "DroverCoreTests", dependencies: ["DroverCore", "DroverTestbed"]),
-        .testTarget(name: "DroverCLITests", dependencies: ["DroverCLI", "DroverCore"]),
+        .testTarget(name: "DroverCLITests", dependencies: ["DroverCLI", "DroverCore", "DroverTOML"]),
         .testTarget(
             name: "DroverAgentTests",
             dependencies: [

@@ -116,7 +116,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
 
     private func activeInstances(_ agent: BenchAgent) async throws -> [InstanceInfo] {
         let data = try await agent.call(.GET, "/v1/services/web/instances", expect: .ok)
-        return try JSONDecoder.droverAPI.decode([InstanceInfo].self, from: data).filter { $0.activeState == "active" }
+        return try JSONDecoder.droverAPI.decode([InstanceInfo].self, from: data).filter { $0.state == .running }
     }
 
     /// `workers` loops of `/burn` requests at one instance, until `stop` is set.

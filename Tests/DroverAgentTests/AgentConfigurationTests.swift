@@ -42,8 +42,11 @@ import Testing
     }
 
     @Test(arguments: [
-        ("colour = \"blue\"", "unknown key \"colour\""),
-        ("max_instances = \"many\"", "max_instances must be an integer"),
+        ("colour = \"blue\"", ":1: unknown key 'colour'"),
+        ("max_unpacked_entires = 5", "unknown key 'max_unpacked_entires' (did you mean 'max_unpacked_entries'?)"),
+        ("max_instances = \"many\"", ":1: 'max_instances' must be a whole number, not the string \"many\""),
+        ("max_instances = 0", "'max_instances' must be between 1 and"),
+        ("keep_releases = 1\nlisten = \"localhost\"", ":2: listen address \"localhost\" must be ADDR:PORT"),
         ("listen = \"localhost\"", "must be ADDR:PORT"),
         ("port_range = \"80-90\"", "within 1024-65535"),
         ("listen = ", "agent-"),

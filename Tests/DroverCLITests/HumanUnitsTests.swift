@@ -1,4 +1,5 @@
 import DroverCLI
+import DroverTOML
 import Testing
 
 @Suite struct HumanUnitsTests {

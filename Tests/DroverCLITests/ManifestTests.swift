@@ -1,5 +1,6 @@
 import DroverCLI
 import DroverCore
+import DroverTOML
 import Foundation
 import Testing
 

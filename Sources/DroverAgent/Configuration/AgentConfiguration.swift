@@ -1,7 +1,7 @@
 import DroverCore
 import DroverSystemd
 import Foundation
-import TOMLKit
+import DroverTOML
 
 /// Everything the agent needs to know about its host. Defaults follow DESIGN.md; an optional
 /// TOML file (`/etc/drover/agent.toml`) overrides them, and command-line flags override both.
@@ -74,7 +74,9 @@ public struct AgentConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Applies the keys of an `agent.toml` file. Unknown keys and bad values are errors that name the key.
+    /// Applies the keys of an `agent.toml` file, read with the same reader as the CLI's
+    /// manifests: a bad value or an unknown key is an error that names the file, the line
+    /// and the key (with the nearest known key for a typo).
     public mutating func apply(tomlFile path: String) throws(ConfigurationError) {
         let text: String
         do {
@@ -82,49 +84,28 @@ public struct AgentConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
         }
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigurationError("\(path):\(error.source.begin.line): \(error.description)")
+        do throws(InputError) {
+            var file = try TOMLReader.parse(text, file: path)
+            func checked(_ key: String, _ apply: () throws(ConfigurationError) -> Void) throws(InputError) {
+                do throws(ConfigurationError) { try apply() } catch { throw file.error(key, error.description) }
+            }
+            if let listen = try file.string("listen") { try checked("listen") { () throws(ConfigurationError) in try setListen(listen) } }
+            if let value = try file.string("state_dir") { stateDirectory = value }
+            if let value = try file.string("token_file") { tokenFile = value }
+            if let value = try file.string("unit_dir") { unitDirectory = value }
+            if let value = try file.string("bus") { busAddress = BusAddress(address: value, viaBusDaemon: true) }
+            if let value = try file.integer("max_upload_bytes", in: 1...Int.max) { maxUploadBytes = Int64(value) }
+            if let value = try file.integer("max_unpacked_bytes", in: 1...Int.max) { maxUnpackedBytes = Int64(value) }
+            if let value = try file.integer("max_unpacked_entries", in: 1...10_000_000) { maxUnpackedEntries = value }
+            if let value = try file.integer("max_instances", in: 1...Bounds.instances.upperBound) { maxInstances = value }
+            if let range = try file.string("port_range") { try checked("port_range") { () throws(ConfigurationError) in try setPortRange(range) } }
+            if let value = try file.integer("keep_releases", in: 1...1_000) { keepReleases = value }
+            if let value = try file.string("journal_dir") { journalDirectory = value }
+            if let value = try file.integer("reconcile_interval_seconds", in: 1...3_600) { reconcileInterval = .seconds(value) }
+            if let value = try file.integer("max_log_followers", in: 1...4_096) { maxLogFollowers = value }
+            try file.finish()
         } catch {
-            throw ConfigurationError("\(path): \(error)")
-        }
-        for key in table.keys {
-            let value = table[key]!
-            func string() throws(ConfigurationError) -> String {
-                guard let string = value.string else { throw ConfigurationError("\(path): \(key) must be a string") }
-                return string
-            }
-            func integer() throws(ConfigurationError) -> Int {
-                guard let int = value.int else { throw ConfigurationError("\(path): \(key) must be an integer") }
-                return int
-            }
-            switch key {
-            case "listen": try setListen(try string())
-            case "state_dir": stateDirectory = try string()
-            case "token_file": tokenFile = try string()
-            case "unit_dir": unitDirectory = try string()
-            case "bus": busAddress = BusAddress(address: try string(), viaBusDaemon: true)
-            case "max_upload_bytes": maxUploadBytes = Int64(try integer())
-            case "max_unpacked_bytes": maxUnpackedBytes = Int64(try integer())
-            case "max_unpacked_entries": maxUnpackedEntries = try integer()
-            case "max_instances": maxInstances = try integer()
-            case "port_range": try setPortRange(try string())
-            case "keep_releases":
-                keepReleases = try integer()
-                guard keepReleases >= 1 else { throw ConfigurationError("\(path): keep_releases must be at least 1") }
-            case "journal_dir": journalDirectory = try string()
-            case "reconcile_interval_seconds":
-                let seconds = try integer()
-                guard (1...3600).contains(seconds) else { throw ConfigurationError("\(path): reconcile_interval_seconds must be between 1 and 3600") }
-                reconcileInterval = .seconds(seconds)
-            case "max_log_followers":
-                maxLogFollowers = try integer()
-                guard (1...4096).contains(maxLogFollowers) else { throw ConfigurationError("\(path): max_log_followers must be between 1 and 4096") }
-            default:
-                throw ConfigurationError("\(path): unknown key \"\(key)\" (known: listen, state_dir, token_file, unit_dir, bus, max_upload_bytes, max_unpacked_bytes, max_unpacked_entries, max_instances, port_range, keep_releases, journal_dir, reconcile_interval_seconds, max_log_followers)")
-            }
+            throw ConfigurationError(error.description)
         }
     }
 

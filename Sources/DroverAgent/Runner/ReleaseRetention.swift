@@ -13,7 +13,7 @@ struct ReleaseRetention {
         let releases = try await store.releases(of: service)
         let keep = Set(releases.suffix(configuration.keepReleases).map(\.version)).union([current])
         let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)])
-        let inUse = Set(loaded.filter(\.isInUse).compactMap { UnitNames.parseInstance($0.name)?.version })
+        let inUse = Set(loaded.filter { $0.state != .idle }.compactMap { UnitNames.parseInstance($0.name)?.version })
         var removed: [ReleaseVersion] = []
         for release in releases where !keep.contains(release.version) && !inUse.contains(release.version) {
             try await context.units.removeTemplate(service, release.version)

@@ -45,7 +45,7 @@ extension ServiceRunner {
             // A count chosen on purpose: crashed slots start over, without back-off.
             await forgetCrashes()
 
-            let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)]).filter(\.isInUse)
+            let loaded = try await systemd.listUnits(matching: [UnitNames.instancePattern(service)]).filter { $0.state != .idle }
             let existing = loaded.compactMap { unit in UnitNames.parseInstance(unit.name).map { (unit: unit, slot: $0.slot, version: $0.version) } }
             let current = existing.filter { $0.version == version }.sorted { $0.slot < $1.slot }
             for surplus in current.dropFirst(count).reversed() {

@@ -2,6 +2,7 @@ import ArgumentParser
 import DroverAPI
 import DroverClient
 import DroverCore
+import DroverTOML
 import Foundation
 
 extension Drover {

@@ -1,5 +1,6 @@
 import DroverClient
 import DroverCore
+import DroverTOML
 import Foundation
 
 /// What a command works with, built from the global options: the inventory, the manifests'

@@ -3,6 +3,7 @@ import Crypto
 import DroverAPI
 import DroverClient
 import DroverCore
+import DroverTOML
 import Foundation
 
 extension Drover {

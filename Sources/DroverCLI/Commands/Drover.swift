@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroverTOML
 import Foundation
 
 /// `drover`: deploys, rolls back, scales and watches services on hosts running drover-agent.

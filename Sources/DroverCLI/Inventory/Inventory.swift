@@ -1,3 +1,4 @@
+import DroverTOML
 import Foundation
 
 /// The hosts Drover deploys to, `deploy/hosts.toml`: each agent's name, address, port and
@@ -39,7 +40,7 @@ public struct Inventory: Sendable, Equatable {
         }
         let directory = (file as NSString).deletingLastPathComponent
         var hosts: [Host] = []
-        for name in hostsTable.allKeys().sorted(by: { (top.index.line(of: ["hosts", $0]) ?? 0) < (top.index.line(of: ["hosts", $1]) ?? 0) }) {
+        for name in hostsTable.allKeys().sorted(by: { (top.line(of: ["hosts", $0]) ?? 0) < (top.line(of: ["hosts", $1]) ?? 0) }) {
             guard Self.isName(name) else {
                 throw hostsTable.error(name, "host name '\(name)' must be letters, digits, '-', '_' and '.'")
             }

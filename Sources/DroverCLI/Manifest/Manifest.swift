@@ -1,5 +1,6 @@
 import DroverAPI
 import DroverCore
+import DroverTOML
 import Foundation
 
 /// A service's manifest, `deploy/<service>.toml`: how to run it (the spec every release

@@ -1,4 +1,5 @@
 import DroverCore
+import DroverTOML
 import Foundation
 
 /// A table as people read them: a header, columns aligned on their widest cell, two spaces
@@ -33,11 +34,7 @@ extension String {
 /// Human figures for tables.
 enum Figures {
     static func bytes(_ value: UInt64?) -> String {
-        guard let value else { return "-" }
-        let units = ["B", "K", "M", "G", "T"]
-        var size = Double(value), unit = 0
-        while size >= 1024, unit < units.count - 1 { size /= 1024; unit += 1 }
-        return unit == 0 ? "\(value)B" : (size >= 10 ? "\(Int(size.rounded()))\(units[unit])" : String(format: "%.1f%@", size, units[unit]))
+        value.map(HumanUnits.describe(bytes:)) ?? "-"
     }
 
     static func cores(_ value: Double?) -> String {

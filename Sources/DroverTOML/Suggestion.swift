@@ -1,7 +1,7 @@
 /// "Did you mean …?" for a mistyped key: the known key closest by edit distance, when it is
 /// close enough to be a typo (at most a third of the word, and at most 3 edits).
-enum Suggestion {
-    static func closest(to word: String, in candidates: [String]) -> String? {
+public enum Suggestion {
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         let scored = candidates.map { ($0, distance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= min(3, max(1, word.count / 3)) else { return nil }
         return best.0

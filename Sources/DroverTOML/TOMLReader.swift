@@ -3,11 +3,11 @@ import TOMLKit
 /// Reads one table of a TOML document field by field, so every mistake becomes an `InputError`
 /// with the file, the line (from `TOMLLineIndex`) and the dotted key. Keys not read are
 /// reported by `finish()` as unknown, with the nearest known key as a suggestion.
-struct TOMLReader {
-    let file: String
+public struct TOMLReader {
+    public let file: String
     let index: TOMLLineIndex
-    let table: TOMLTable
-    let path: [String]
+    public let table: TOMLTable
+    public let path: [String]
     private var known: [String] = []
 
     init(file: String, index: TOMLLineIndex, table: TOMLTable, path: [String] = []) {
@@ -18,7 +18,7 @@ struct TOMLReader {
     }
 
     /// Parses `text`, turning a syntax error into an `InputError` at its line.
-    static func parse(_ text: String, file: String) throws(InputError) -> TOMLReader {
+    public static func parse(_ text: String, file: String) throws(InputError) -> TOMLReader {
         do {
             return TOMLReader(file: file, index: TOMLLineIndex(text), table: try TOMLTable(string: text))
         } catch let error as TOMLParseError {
@@ -28,23 +28,26 @@ struct TOMLReader {
         }
     }
 
-    func dotted(_ key: String) -> String { (path + [key]).joined(separator: ".") }
+    /// The line a dotted key path is written on, if it is found.
+    public func line(of path: [String]) -> Int? { index.line(of: path) }
 
-    func error(_ key: String?, _ problem: String) -> InputError {
+    public func dotted(_ key: String) -> String { (path + [key]).joined(separator: ".") }
+
+    public func error(_ key: String?, _ problem: String) -> InputError {
         error(at: key.map { path + [$0] } ?? path, problem)
     }
 
-    func error(at full: [String], _ problem: String) -> InputError {
+    public func error(at full: [String], _ problem: String) -> InputError {
         InputError(file: file, line: index.line(of: full), key: full.isEmpty ? nil : full.joined(separator: "."), problem: problem)
     }
 
     /// The raw value of `key`, which counts as known from now on.
-    mutating func value(_ key: String) -> TOMLValueConvertible? {
+    public mutating func value(_ key: String) -> TOMLValueConvertible? {
         known.append(key)
         return table[key]
     }
 
-    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
+    public mutating func number(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
         guard let value = value(key) else { return nil }
         guard let number = value.double ?? value.int.map(Double.init) else {
             throw error(key, "'\(dotted(key))' must be a number, not \(Self.describe(value))")
@@ -55,13 +58,13 @@ struct TOMLReader {
         return number
     }
 
-    mutating func string(_ key: String) throws(InputError) -> String? {
+    public mutating func string(_ key: String) throws(InputError) -> String? {
         guard let value = value(key) else { return nil }
         guard let string = value.string else { throw error(key, "'\(dotted(key))' must be a string, not \(Self.describe(value))") }
         return string
     }
 
-    mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(InputError) -> Int? {
+    public mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(InputError) -> Int? {
         guard let value = value(key) else { return nil }
         guard let number = value.int else { throw error(key, "'\(dotted(key))' must be a whole number, not \(Self.describe(value))") }
         guard range.contains(number) else {
@@ -70,13 +73,13 @@ struct TOMLReader {
         return number
     }
 
-    mutating func bool(_ key: String) throws(InputError) -> Bool? {
+    public mutating func bool(_ key: String) throws(InputError) -> Bool? {
         guard let value = value(key) else { return nil }
         guard let bool = value.bool else { throw error(key, "'\(dotted(key))' must be true or false, not \(Self.describe(value))") }
         return bool
     }
 
-    mutating func strings(_ key: String) throws(InputError) -> [String]? {
+    public mutating func strings(_ key: String) throws(InputError) -> [String]? {
         guard let value = value(key) else { return nil }
         guard let array = value.array, let strings = Optional(array.compactMap(\.string)), strings.count == array.count else {
             throw error(key, "'\(dotted(key))' must be a list of strings, like [\"a\", \"b\"]")
@@ -85,15 +88,15 @@ struct TOMLReader {
     }
 
     /// A duration in human units (`"30s"`), or a bare number of seconds, within `range`.
-    mutating func seconds(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
+    public mutating func seconds(_ key: String, in range: ClosedRange<Double>) throws(InputError) -> Double? {
         try measure(key, in: range, kind: "a duration like \"30s\"", number: { $0.double ?? $0.int.map(Double.init) },
                     parse: HumanUnits.seconds, show: Self.format)
     }
 
     /// A size in human units (`"512M"`) or a number of bytes, within `range`.
-    mutating func bytes(_ key: String, in range: ClosedRange<UInt64>) throws(InputError) -> UInt64? {
+    public mutating func bytes(_ key: String, in range: ClosedRange<UInt64>) throws(InputError) -> UInt64? {
         try measure(key, in: range, kind: "a size like \"512M\"", number: { $0.int.flatMap { $0 >= 0 ? UInt64($0) : nil } },
-                    parse: HumanUnits.bytes, show: { Figures.bytes($0) })
+                    parse: HumanUnits.bytes, show: HumanUnits.describe(bytes:))
     }
 
     /// A value written in human units or as a bare number, read and range-checked.
@@ -120,27 +123,27 @@ struct TOMLReader {
     }
 
     /// A sub-table, read with its own reader (its unknown keys are checked by its `finish`).
-    mutating func table(_ key: String) throws(InputError) -> TOMLReader? {
+    public mutating func table(_ key: String) throws(InputError) -> TOMLReader? {
         guard let value = value(key) else { return nil }
         guard let table = value.table else { throw error(key, "'\(dotted(key))' must be a table ([\(dotted(key))])") }
         return TOMLReader(file: file, index: index, table: table, path: path + [key])
     }
 
     /// Every key of this table, for tables whose keys are free (environment, sandbox).
-    mutating func allKeys() -> [String] {
+    public mutating func allKeys() -> [String] {
         known.append(contentsOf: table.keys)
         return table.keys.sorted()
     }
 
     /// Refuses keys that were never read: a typo must not be silently ignored.
-    func finish() throws(InputError) {
+    public func finish() throws(InputError) {
         for key in table.keys.sorted() where !known.contains(key) {
             let suggestion = Suggestion.closest(to: key, in: known).map { " (did you mean '\($0)'?)" } ?? ""
             throw error(key, "unknown key '\(dotted(key))'\(suggestion)")
         }
     }
 
-    static func describe(_ value: TOMLValueConvertible) -> String {
+    public static func describe(_ value: TOMLValueConvertible) -> String {
         switch value.type {
         case .string: "the string \"\(value.string ?? "")\""
         case .int: "the number \(value.int ?? 0)"
@@ -152,7 +155,7 @@ struct TOMLReader {
         }
     }
 
-    static func format(_ value: Double) -> String {
+    public static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? "\(Int(value))s" : "\(value)s"
     }
 }

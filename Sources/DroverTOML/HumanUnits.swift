@@ -72,10 +72,23 @@ public struct UnitProblem: Error, Equatable, Sendable {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    public var trimmingSpaces: String {
         var scalars = unicodeScalars[...]
         while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
         while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
         return String(String.UnicodeScalarView(scalars))
+    }
+}
+
+extension HumanUnits {
+    /// A byte count as people read it: `512M`, `1.5G`, `900B` (powers of 1024).
+    public static func describe(bytes value: UInt64) -> String {
+        let units = ["B", "K", "M", "G", "T"]
+        var size = Double(value), unit = 0
+        while size >= 1024, unit < units.count - 1 { size /= 1024; unit += 1 }
+        guard unit > 0 else { return "\(value)B" }
+        if size >= 10 { return "\(Int(size.rounded()))\(units[unit])" }
+        let tenths = Int((size * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)\(units[unit])"
     }
 }
