@@ -77,6 +77,10 @@ struct DeploymentTests {
         let streamed = lines.dropLast().compactMap { try? JSONDecoder.droverAPI.decode(EventInfo.self, from: Data($0.utf8)) }
         #expect(streamed.filter { $0.kind == "deployment.step" }.count >= 4, "every step is in the stream")
         #expect(streamed.last?.kind == "deployment.succeeded", "the outcome's event is not lost: \(streamed.map(\.kind))")
+        // Progress comes in the stream too (the CLI's board is drawn from it, not by polling).
+        let progress = streamed.filter { $0.kind == "deployment.progress" }.map(\.message)
+        #expect(progress.last?.hasSuffix("4 of 4 instances of 2 healthy") == true, "\(progress)")
+        #expect(progress.count >= 2, "progress as instances become healthy: \(progress)")
         let final = try JSONDecoder.droverAPI.decode(DeploymentInfo.self, from: Data(try #require(lines.last).utf8))
         #expect(final.state == .succeeded, "the stream ends with the finished deployment")
         #expect(done.state == .succeeded, "\(done.reason ?? "")")

@@ -36,6 +36,7 @@ struct Rollout {
             // Releases never change: their specs are read once, and again only if an instance of a
             // version uploaded since shows up.
             var specs = try await specsOfReleases()
+            var reportedHealthy: Int?
             while !Task.isCancelled, await runner.isCurrent(deployment.id) {
                 let ports = try await store.allPorts(of: service)
                 var instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
@@ -44,6 +45,14 @@ struct Rollout {
                     specs = try await specsOfReleases()
                     instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
                                                        target: target.version, minHealthy: target.minHealthy)
+                }
+                // Progress is an event of the deployment, so that whoever follows it (the CLI's
+                // board) learns of it from the event stream rather than by asking again and again.
+                let healthy = instances.filter { $0.version == target.version && $0.isHealthy }.count
+                if healthy != reportedHealthy {
+                    reportedHealthy = healthy
+                    try await store.record("deployment.progress", service: service, deployment: deployment.id,
+                                           "deployment \(deployment.id): \(healthy) of \(target.count) instances of \(target.version) healthy")
                 }
                 let decision = RolloutPlanner.next(instances: instances, target: target, now: observer.now)
                 logger.debug("rollout step", metadata: ["deployment": "\(deployment.id)", "now": "\(observer.now)", "instances": "\(instances.map { "\($0.version)@\($0.slot) \($0.condition)" })", "decision": "\(decision)"])

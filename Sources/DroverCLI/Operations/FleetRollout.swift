@@ -176,39 +176,24 @@ struct FleetRollout: Sendable {
         let terminal = context.terminal
         board.log("\(host.name): deployment \(deployment.id): \(deployment.fromVersion?.rawValue ?? "nothing") → \(deployment.toVersion), \(deployment.instances) instances")
         let clock = ContinuousClock(), started = clock.now
-        let final = try await withThrowingTaskGroup(of: DeploymentInfo?.self) { group in
-            group.addTask {
-                var final = deployment
-                for try await update in client.followDeployment(deployment.id) {
-                    switch update {
-                    case .event(let event):
-                        let prefix = "deployment \(deployment.id): "
-                        let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
-                        self.board.log("\(host.name): \(terminal.styled(event.kind, .dim)) \(message)")
-                    case .finished(let info):
-                        final = info
-                    }
+        // Progress comes with the deployment's events (deployment.progress), not from asking
+        // the host again and again: on a terminal it is the host's line of the board.
+        var final = deployment
+        for try await update in client.followDeployment(deployment.id) {
+            switch update {
+            case .event(let event):
+                let prefix = "deployment \(deployment.id): "
+                let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
+                if event.kind == "deployment.progress", board.isLive {
+                    board.update(host.name, "\(message)  \(Figures.seconds(clock.now - started))")
+                } else {
+                    board.log("\(host.name): \(terminal.styled(event.kind, .dim)) \(message)")
                 }
-                return final.isFinished ? final : try await client.deployment(deployment.id)
+            case .finished(let info):
+                final = info
             }
-            if board.isLive {
-                group.addTask {
-                    while !Task.isCancelled {
-                        let ready = (try? await client.instances(of: self.service))?
-                            .filter { $0.version == deployment.toVersion && $0.state == .running }.count
-                        self.board.update(host.name, "\(ready.map(String.init) ?? "?")/\(deployment.instances) ready  "
-                                          + "\(Figures.seconds(clock.now - started))  → \(deployment.toVersion)")
-                        try? await Task.sleep(for: .milliseconds(500))
-                    }
-                    return nil
-                }
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            return deployment
         }
+        if !final.isFinished { final = try await client.deployment(deployment.id) }
         let elapsed = Figures.seconds(clock.now - started)
         let succeeded = final.state == .succeeded
         board.update(host.name, (succeeded ? terminal.styled(final.state.rawValue, .green) : terminal.styled(final.state.rawValue, .red)) + " in \(elapsed)")

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Live progress on a terminal: one line per host in flight ("host-1  2/4 ready  5.1s
-/// rolling 3fa2…"), redrawn in place below the log lines, on stderr. When stderr is not a
+/// Live progress on a terminal: one line per host in flight ("host-1  2 of 4 instances of
+/// 3fa2… healthy  5.1s"), redrawn in place below the log lines, on stderr. When stderr is not a
 /// terminal there is no board: the log lines alone say what happens, one per line.
 final class ProgressBoard: Sendable {
     private let terminal: Terminal

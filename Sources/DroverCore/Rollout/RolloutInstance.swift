@@ -33,6 +33,12 @@ public struct RolloutInstance: Sendable, Equatable {
         return false
     }
 
+    /// Ready and passing its health check (for however long).
+    public var isHealthy: Bool {
+        if case .healthy = condition { return true }
+        return false
+    }
+
     public var isFailed: Bool {
         if case .failed = condition { return true }
         return false
