@@ -7,6 +7,7 @@ struct DroverBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drover-bench",
         abstract: "Measure Drover against the plain tools it replaces.",
-        subcommands: [SystemdBenchmark.self, AgentBenchmark.self, RolloutBenchmark.self, ScaleBenchmark.self, CLIBenchmark.self, ReadsBenchmark.self]
+        subcommands: [SystemdBenchmark.self, AgentBenchmark.self, RolloutBenchmark.self, ScaleBenchmark.self, CLIBenchmark.self, ReadsBenchmark.self,
+                      MemoryBenchmark.self]
     )
 }
