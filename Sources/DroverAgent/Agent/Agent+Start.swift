@@ -10,6 +10,11 @@ extension Agent {
     /// away), resumes a rollout left unfinished, and its autoscaling. Running instances are
     /// left alone. The runners' loops start when `ServiceRunners` runs.
     public static func start(configuration: AgentConfiguration, systemd: SystemdClient, logger: Logger) async throws -> Agent {
+        try await start(configuration: configuration, unitControl: systemd, logger: logger)
+    }
+
+    /// `start` with any `UnitControl`: in-process tests of decisions use a stand-in.
+    static func start(configuration: AgentConfiguration, unitControl systemd: any UnitControl, logger: Logger) async throws -> Agent {
         let files = ReleaseFiles(stateDirectory: configuration.stateDirectory)
         try await files.prepare()
         let path = configuration.stateDirectory + "/state.sqlite"

@@ -9,7 +9,7 @@ struct AgentContext: Sendable {
     let store: StateStore
     let files: ReleaseFiles
     let units: UnitFiles
-    let systemd: SystemdClient
+    let systemd: any UnitControl
     let journal: JournalReader
     let logger: Logger
     /// Where CPU and memory come from when systemd does not report them (hybrid hierarchies).

@@ -6,7 +6,7 @@ import DroverSystemd
 /// again at the next use; a stale view (the start, the slow tick) is listed again whole.
 actor UnitView {
     nonisolated let service: ServiceName
-    private let systemd: SystemdClient
+    private let systemd: any UnitControl
 
     private var units: [String: UnitStatus] = [:]
     private var dirty: Set<String> = []
@@ -20,7 +20,7 @@ actor UnitView {
     /// Woken by every change: a rollout waits on it for its instances.
     nonisolated let changes = Wakeup()
 
-    init(service: ServiceName, systemd: SystemdClient) {
+    init(service: ServiceName, systemd: any UnitControl) {
         self.service = service
         self.systemd = systemd
     }

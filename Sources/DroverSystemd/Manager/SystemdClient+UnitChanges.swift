@@ -61,6 +61,11 @@ extension SystemdClient {
 public struct UnitChange: Sendable, Equatable {
     public var unit: String
     public var removed: Bool
+
+    public init(unit: String, removed: Bool) {
+        self.unit = unit
+        self.removed = removed
+    }
 }
 
 /// The open `unitChanges()` streams. Fed on the bus loop thread, read from anywhere.

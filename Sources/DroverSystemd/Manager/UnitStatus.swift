@@ -51,6 +51,15 @@ public struct UnitStatus: Sendable, Equatable {
         }
     }
 
+    /// A status with its states only (nothing measured): what a stand-in for systemd reports.
+    public init(name: String, loadState: String = "loaded", activeState: String, subState: String, jobID: UInt32 = 0) {
+        self.name = name
+        self.loadState = loadState
+        self.activeState = activeState
+        self.subState = subState
+        self.jobID = jobID
+    }
+
     public var isActive: Bool { activeState == "active" }
     public var isFailed: Bool { activeState == "failed" }
 
