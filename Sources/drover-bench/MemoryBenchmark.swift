@@ -53,7 +53,7 @@ struct Profile {
     var total = 0
 
     init(pid: Int32) throws {
-        let text = try String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8)
+        let text = try Self.read("/proc/\(pid)/smaps")
         var current = "[anonymous]"
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -68,6 +68,20 @@ struct Profile {
                 anonymous += kB
             }
         }
+    }
+
+    /// The whole of a /proc file (its size reads as 0: read until the end, not to the size).
+    static func read(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ValidationError("cannot open \(path)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     func print() {
