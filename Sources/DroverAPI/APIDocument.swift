@@ -10,31 +10,13 @@ public enum APIDocument {
     /// The document with `maxInstances` as the maximum of every instance count a request
     /// carries (scale, deployment, autoscale bounds).
     public static func withLimits(maxInstances: Int) throws -> Data {
-        guard var document = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw CocoaError(.propertyListReadCorrupt)
-        }
+        var document = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         for path in [["ScaleRequest", "properties", "instances"], ["DeploymentRequest", "properties", "instances"],
                      ["AutoscalePolicy", "properties", "min"], ["AutoscalePolicy", "properties", "max"]] {
-            document[path: ["components", "schemas"] + path + ["maximum"]] = maxInstances
+            document[path: ["components", "schemas"] + path + ["maximum"]] = .integer(Int64(maxInstances))
         }
-        return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
-    }
-}
-
-private extension Dictionary where Key == String, Value == Any {
-    /// A value at a path of nested objects; setting it where the path is missing does nothing.
-    subscript(path path: [String]) -> Any? {
-        get {
-            guard let first = path.first else { return nil }
-            if path.count == 1 { return self[first] }
-            return (self[first] as? [String: Any])?[path: Array(path.dropFirst())]
-        }
-        set {
-            guard let first = path.first else { return }
-            if path.count == 1 { self[first] = newValue; return }
-            guard var child = self[first] as? [String: Any] else { return }
-            child[path: Array(path.dropFirst())] = newValue
-            self[first] = child
-        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(document)
     }
 }

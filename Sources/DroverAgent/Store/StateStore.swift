@@ -178,12 +178,12 @@ public final class StateStore: Sendable {
             try db.execute(sql: """
                 INSERT INTO services (name, desired_instances, current_version, created_at) VALUES (?, 0, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET current_version = COALESCE(current_version, excluded.current_version)
-                """, arguments: [release.service.rawValue, release.version.rawValue, release.createdAt])
+                """, arguments: [release.service.rawValue, release.version.rawValue, StoredTime.text(release.createdAt)])
             try db.execute(sql: """
                 INSERT INTO releases (service, version, sha256, size, kind, files, spec, unit_sha256, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [release.service.rawValue, release.version.rawValue, release.sha256, release.size,
-                                 release.kind, release.files, spec, release.unitSHA256, release.createdAt])
+                                 release.kind, release.files, spec, release.unitSHA256, StoredTime.text(release.createdAt)])
         }
     }
 
@@ -214,7 +214,7 @@ public final class StateStore: Sendable {
             version: try ReleaseVersion(row["version"]),
             sha256: row["sha256"], size: row["size"], kind: row["kind"], files: row["files"],
             spec: try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: Data(specText.utf8)),
-            unitSHA256: row["unit_sha256"], createdAt: row["created_at"]
+            unitSHA256: row["unit_sha256"], createdAt: row.time("created_at")
         )
     }
 
@@ -262,7 +262,7 @@ public final class StateStore: Sendable {
         try await database.write { db in
             try db.execute(sql: "UPDATE services SET instance_limits = ? WHERE name = ?", arguments: [text, service.rawValue])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), service.rawValue, kind, message])
+                           arguments: [StoredTime.now, service.rawValue, kind, message])
         }
     }
 
@@ -273,9 +273,9 @@ public final class StateStore: Sendable {
         let text = String(decoding: try JSONEncoder.droverAPI.encode(policy), as: UTF8.self)
         try await database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO autoscale_policies (service, policy, updated_at) VALUES (?, ?, ?)",
-                           arguments: [service.rawValue, text, Date()])
+                           arguments: [service.rawValue, text, StoredTime.now])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), service.rawValue, "autoscale.enabled", message])
+                           arguments: [StoredTime.now, service.rawValue, "autoscale.enabled", message])
         }
     }
 
@@ -285,7 +285,7 @@ public final class StateStore: Sendable {
             try db.execute(sql: "DELETE FROM autoscale_policies WHERE service = ?", arguments: [service.rawValue])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date(), service.rawValue, "autoscale.disabled", reason])
+                           arguments: [StoredTime.now, service.rawValue, "autoscale.disabled", reason])
             return true
         }
     }
@@ -318,7 +318,7 @@ public final class StateStore: Sendable {
     public func record(_ kind: String, service: ServiceName?, deployment: String? = nil, _ message: String) async throws {
         try await database.write { db in
             try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Date(), service?.rawValue, kind, message, deployment])
+                           arguments: [StoredTime.now, service?.rawValue, kind, message, deployment])
         }
     }
 
@@ -334,7 +334,7 @@ public final class StateStore: Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM events \(filter) ORDER BY id \(after == nil ? "DESC" : "ASC") LIMIT ?",
                                         arguments: arguments)
             return (after == nil ? rows.reversed() : rows)
-                .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+                .map { EventInfo(id: $0["id"], time: $0.time("time"), service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
 
@@ -347,7 +347,7 @@ public final class StateStore: Sendable {
                 INSERT INTO deployments (id, service, from_version, to_version, instances, strategy, state, reason, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [deployment.id, deployment.service.rawValue, deployment.fromVersion?.rawValue, deployment.toVersion.rawValue,
-                                 deployment.instances, strategy, deployment.state.rawValue, deployment.reason, deployment.createdAt, deployment.updatedAt])
+                                 deployment.instances, strategy, deployment.state.rawValue, deployment.reason, StoredTime.text(deployment.createdAt), StoredTime.text(deployment.updatedAt)])
         }
     }
 
@@ -357,9 +357,9 @@ public final class StateStore: Sendable {
     public func transition(_ deployment: DeploymentInfo, to state: DeploymentState, reason: String?, event kind: String, _ message: String) async throws {
         try await database.write { db in
             try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
-                           arguments: [state.rawValue, reason, Date(), deployment.id])
+                           arguments: [state.rawValue, reason, StoredTime.now, deployment.id])
             try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Date(), deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)", deployment.id])
+                           arguments: [StoredTime.now, deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)", deployment.id])
         }
     }
 
@@ -378,7 +378,7 @@ public final class StateStore: Sendable {
     public func events(ofDeployment id: String, service: ServiceName, after: Int64) async throws -> [EventInfo] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM events WHERE deployment_id = ? AND id > ? ORDER BY id", arguments: [id, after])
-                .map { EventInfo(id: $0["id"], time: $0["time"], service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+                .map { EventInfo(id: $0["id"], time: $0.time("time"), service: $0["service"], kind: $0["kind"], message: $0["message"]) }
         }
     }
 
@@ -402,9 +402,9 @@ public final class StateStore: Sendable {
                     let id: String = row["id"]
                     let reason = "the agent restarted and could not read this deployment's stored record to resume it: \(error)"
                     try db.execute(sql: "UPDATE deployments SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?",
-                                   arguments: [reason, Date(), id])
+                                   arguments: [reason, StoredTime.now, id])
                     try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [Date(), row["service"] as String, "deployment.failed", "deployment \(id): \(reason)", id])
+                                   arguments: [StoredTime.now, row["service"] as String, "deployment.failed", "deployment \(id): \(reason)", id])
                     unreadable.append((id, error))
                 }
             }
@@ -423,7 +423,7 @@ public final class StateStore: Sendable {
             fromVersion: try (row["from_version"] as String?).map { try ReleaseVersion($0) },
             toVersion: try ReleaseVersion(row["to_version"]), instances: row["instances"],
             strategy: try JSONDecoder.droverAPI.decode(DeploymentStrategy.self, from: Data(strategy.utf8)),
-            state: state, reason: row["reason"], createdAt: row["created_at"], updatedAt: row["updated_at"]
+            state: state, reason: row["reason"], createdAt: row.time("created_at"), updatedAt: row.time("updated_at")
         )
     }
 
