@@ -122,7 +122,7 @@ fi
 if [ -n "$missing" ]; then
     hint=""
     [[ "$missing" =~ libswift|libFoundation|libdispatch|libBlocksRuntime ]] \
-        && hint=" Build it with the Swift runtime inside: swift build -c release --static-swift-stdlib --product drover-agent"
+        && hint=" Build it with the Swift runtime inside: deploy/build-agent.sh (then copy .build/host/drover-agent)"
     fail "$binary cannot run on this host: it needs ${missing% } which this host does not have.$hint"
 fi
 version=$("$binary" --version 2>/dev/null) || fail "$binary does not run here ('$binary --version' failed): is it built for this machine's architecture?"
