@@ -72,15 +72,19 @@ extension Agent {
     private func restoreAutoscaling() async throws {
         let store = context.store
         for stored in try await store.autoscalePolicies() {
-            do {
-                let policy = try stored.policy.get()
-                try policy.validate(maxInstances: configuration.maxInstances)
-                await runners.runner(of: stored.service)?.setAutoscale(policy)
-            } catch {
-                let reason = "autoscaling turned off at start: the stored policy \(stored.text) is refused (\(DecodingErrorText(error))); "
-                    + "the count stays where it is; set a valid policy to autoscale again"
-                context.logger.error("stored autoscaling policy refused; autoscaling is off", metadata: ["service": "\(stored.service)", "error": "\(error)"])
-                _ = try await store.deleteAutoscalePolicy(of: stored.service, because: reason)
+            guard let runner = await runners.runner(of: stored.service) else { continue }
+            let maxInstances = configuration.maxInstances, logger = context.logger
+            try await runner.exclusively {
+                do {
+                    let policy = try stored.policy.get()
+                    try policy.validate(maxInstances: maxInstances)
+                    await runner.setAutoscale(policy)
+                } catch {
+                    let reason = "autoscaling turned off at start: the stored policy \(stored.text) is refused (\(DecodingErrorText(error))); "
+                        + "the count stays where it is; set a valid policy to autoscale again"
+                    logger.error("stored autoscaling policy refused; autoscaling is off", metadata: ["service": "\(stored.service)", "error": "\(error)"])
+                    _ = try await store.deleteAutoscalePolicy(of: stored.service, because: reason)
+                }
             }
         }
     }

@@ -16,7 +16,7 @@ struct InstanceReport {
     func instances(of record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord], fresh: Bool = false) async throws -> [InstanceInfo] {
         let context = runner.context
         let name = record.name
-        let ports = try await context.store.allPorts(of: name)
+        let ports = try await runner.slotPorts()
         // The limits each release's instances run with: the spec's, or a live resize's.
         let limits = Dictionary(releases.map { release in
             (release.version, record.instanceLimits?.applied(to: release.spec.resources) ?? release.spec.resources)

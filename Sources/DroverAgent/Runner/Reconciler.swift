@@ -76,7 +76,7 @@ struct Reconciler {
         if plan.actions.contains(where: { if case .stop = $0 { false } else if case .forget = $0 { false } else { true } }) {
             if let spec { try await SharedSocket(context: context, service: service).ensure(for: spec) }
             let highest = (plan.actions.map(\.slot) + observed.map(\.slot)).max() ?? 0
-            try await context.files.writeSlotEnvironment(service, ports: try await store.ports(of: service, slots: highest, range: context.configuration.portRange))
+            try await runner.prepareSlots(upTo: highest)
         }
         let up = observed.filter { $0.version == version && $0.state.isUp }.count
         for action in plan.actions {

@@ -38,7 +38,7 @@ struct Rollout {
             var specs = try await specsOfReleases()
             var reportedHealthy: Int?
             while !Task.isCancelled, await runner.isCurrent(deployment.id) {
-                let ports = try await store.allPorts(of: service)
+                let ports = try await runner.slotPorts()
                 var instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
                                                        target: target.version, minHealthy: target.minHealthy)
                 if instances.contains(where: { specs[$0.version] == nil }) {
@@ -66,7 +66,7 @@ struct Rollout {
                         // Every slot this rollout can reach gets its PORT file in the first step (the
                         // planner never goes beyond what runs plus the surge), not one fsync per step.
                         let highest = max((actions.map(\.slot) + instances.map(\.slot)).max() ?? 0, target.count).addingSaturated(target.maxSurge)
-                        try await context.files.writeSlotEnvironment(service, ports: try await store.ports(of: service, slots: highest, range: context.configuration.portRange))
+                        try await runner.prepareSlots(upTo: highest)
                         let failed = Set(instances.filter(\.isFailed).map { UnitNames.instance(service, $0.version, slot: $0.slot) })
                         try await perform(actions, specs: specs, failed: failed, observer: observer, deadline: target.deadline)
                     }

@@ -59,8 +59,7 @@ extension ServiceRunner {
                 used.insert(slot)
                 wanted.append(UnitNames.instance(service, version, slot: slot))
             }
-            let ports = try await store.ports(of: service, slots: used.max() ?? 0, range: context.configuration.portRange)
-            try await context.files.writeSlotEnvironment(service, ports: ports)
+            try await prepareSlots(upTo: used.max() ?? 0)
 
             let failed = Set(loaded.filter { $0.state == .failed }.map(\.name))
             let failures = try await start(wanted, failed: failed)

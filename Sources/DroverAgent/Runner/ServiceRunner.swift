@@ -75,8 +75,39 @@ actor ServiceRunner {
     /// The slow tick: read every unit again and check the unit files at the next pass.
     func tick() async {
         await view.markStale()
+        slotFilesWritten = [:]
+        knownPorts = nil
         fullPassDue = true
         reconcileWakeup.signal()
+    }
+
+    // MARK: Slot files
+
+    /// The slot environment files (`PORT`) known to be on disk as written: a rollout step or
+    /// a scale that needs no new slot touches no file. Forgotten on the tick, so a file
+    /// removed behind the agent's back is written again.
+    private var slotFilesWritten: [Int: Int] = [:]
+
+    /// Gives every slot up to `highest` its port (allocated in the store if new) and its file.
+    func prepareSlots(upTo highest: Int) async throws {
+        if highest > 0, (1...highest).allSatisfy({ slotFilesWritten[$0] != nil }) { return }
+        let ports = try await context.store.ports(of: name, slots: highest, range: context.configuration.portRange)
+        if ports.contains(where: { slotFilesWritten[$0.key] != $0.value }) {
+            try await context.files.writeSlotEnvironment(name, ports: ports)
+        }
+        slotFilesWritten.merge(ports) { $1 }
+        knownPorts?.merge(ports) { $1 }
+    }
+
+    /// Every slot's port, as the store has them (read once, then kept: a slot keeps its port
+    /// for as long as the service exists, and new slots are allocated here).
+    private var knownPorts: [Int: Int]?
+
+    func slotPorts() async throws -> [Int: Int] {
+        if let knownPorts { return knownPorts }
+        let stored = try await context.store.allPorts(of: name)
+        knownPorts = stored
+        return stored
     }
 
     // MARK: The reconciler's state

@@ -117,16 +117,23 @@ actor UnitView {
 
     /// Each unit's CPU, memory and pressure: read from its cgroup files when the last reading
     /// is older than `maxAge`, else the last one. A unit whose main process changed is read
-    /// afresh (a restart starts its counters over).
-    func readings(of statuses: [UnitStatus], from reader: CgroupReader, maxAge: Duration) -> [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] {
+    /// afresh (a restart starts its counters over). The files are read on the I/O pool, in one
+    /// go for all the units that need it.
+    func readings(of statuses: [UnitStatus], from reader: CgroupReader, maxAge: Duration) async -> [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] {
         let now = ContinuousClock.now
         var fresh: [String: (at: ContinuousClock.Instant, usage: CgroupUsage)] = [:]
+        var stale: [UnitStatus] = []
         for status in statuses {
             if let last = usage[status.name], now - last.at <= maxAge, maxAge > .zero, mainPIDs[status.name] == status.mainPID {
                 fresh[status.name] = last
-                continue
+            } else {
+                stale.append(status)
             }
-            var reading = status.controlGroup.map(reader.usage(of:)) ?? CgroupUsage()
+        }
+        let groups = stale.map(\.controlGroup)
+        let read = (try? await blockingIO { groups.map { $0.map(reader.usage(of:)) } }) ?? groups.map { _ in nil }
+        for (status, reading) in zip(stale, read) {
+            var reading = reading ?? CgroupUsage()
             reading.memoryBytes = reading.memoryBytes ?? status.memoryCurrent
             reading.cpuMicroseconds = reading.cpuMicroseconds ?? status.cpuUsageNanoseconds.map { $0 / 1000 }
             fresh[status.name] = (now, reading)
