@@ -111,7 +111,7 @@ public struct ReleaseFiles: Sendable {
             return Staged(directory: directory, artifact: artifact, sha256: digest.hex, size: size,
                           isGzip: head == [0x1f, 0x8b])
         } catch {
-            discardLater(directory)
+            await discard(directory)
             throw error
         }
     }
@@ -147,9 +147,10 @@ public struct ReleaseFiles: Sendable {
         }
     }
 
-    /// Removes a staging directory on the I/O pool, without waiting for it.
-    func discardLater(_ directory: String) {
-        NIOThreadPool.singleton.submit { _ in try? FileManager.default.removeItem(atPath: directory) }
+    /// Removes a staging directory (before the request is answered: a refused upload leaves
+    /// nothing behind).
+    func discard(_ directory: String) async {
+        _ = try? await blockingIO { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     func removeRelease(_ service: ServiceName, _ version: ReleaseVersion) async throws {

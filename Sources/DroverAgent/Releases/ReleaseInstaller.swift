@@ -22,7 +22,7 @@ struct ReleaseInstaller {
     func install<Body: AsyncSequence & Sendable>(
         _ service: ServiceName, _ version: ReleaseVersion, _ upload: Upload, body: Body, runner: @Sendable () async -> ServiceRunner
     ) async throws -> (release: ReleaseInfo, created: Bool) where Body.Element == ByteBuffer {
-        let (configuration, files, units, store, logger) = (context.configuration, context.files, context.units, context.store, context.logger)
+        let (configuration, files, logger) = (context.configuration, context.files, context.logger)
         let digest = try ContentDigest.sha256(fromHeader: upload.digestHeader)
         let spec = try Self.spec(fromHeader: upload.specHeader, service: service)
         if let length = upload.contentLength, length > configuration.maxUploadBytes {
@@ -43,7 +43,20 @@ struct ReleaseInstaller {
             ])
             throw error
         }
-        defer { files.discardLater(staged.directory) }
+        // The staging directory goes before the answer, whatever the outcome.
+        do {
+            let result = try await installStaged(staged, service, version, spec: spec, runner: runner)
+            await files.discard(staged.directory)
+            return result
+        } catch {
+            await files.discard(staged.directory)
+            throw error
+        }
+    }
+
+    private func installStaged(_ staged: ReleaseFiles.Staged, _ service: ServiceName, _ version: ReleaseVersion, spec: ServiceSpec,
+                               runner: @Sendable () async -> ServiceRunner) async throws -> (release: ReleaseInfo, created: Bool) {
+        let (configuration, files, units, store, logger) = (context.configuration, context.files, context.units, context.store, context.logger)
         // Unpacking (libarchive, many files) blocks: it runs on the I/O thread pool.
         let (root, fileCount) = try await NIOThreadPool.singleton.runIfActive {
             try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes, maxEntries: configuration.maxUnpackedEntries)
