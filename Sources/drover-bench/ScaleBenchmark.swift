@@ -42,13 +42,19 @@ struct ScaleBenchmark: AsyncParsableCommand {
         let clock = ContinuousClock()
 
         // Bare: the very units the agent runs (its rendered template, sandbox and slot
-        // environment included), started straight through systemd, all at once. A first scale
-        // through the agent writes the slot environment they read.
+        // environment included, copied under another name), started straight through
+        // systemd, all at once. A first scale through the agent writes the slot environment
+        // they read.
         let systemd = try await SystemdClient.connect(to: agent.manager.busAddress)
         try await agent.call(.PUT, "/v1/services/web/scale", body: .init(string: #"{"instances": \#(instances)}"#), expect: .ok)
         try await agent.call(.PUT, "/v1/services/web/scale", body: .init(string: #"{"instances": 0}"#), expect: .ok)
         let service = try ServiceName("web"), version = try ReleaseVersion("1")
-        let units = (1...instances).map { UnitNames.instance(service, version, slot: $0) }
+        // Under a name of its own: the agent's reconciler keeps the service's count, and would
+        // stop instances of its own units that it did not start.
+        let template = try String(contentsOfFile: agent.manager.unitDirectory + "/" + UnitNames.template(service, version), encoding: .utf8)
+        try template.write(toFile: agent.manager.unitDirectory + "/bench-bare@.service", atomically: true, encoding: .utf8)
+        try await systemd.reload()
+        let units = (1...instances).map { "bench-bare@\($0).service" }
         var bare = Timings(), viaAgent = Timings()
         for _ in 0..<rounds {
             bare.add(try await clock.measure {
