@@ -36,13 +36,22 @@ public final class Agent: Sendable {
 
     // MARK: Reading
 
+    /// Every service, read at once: one query for the records and one for all releases, and
+    /// each service's instances from its runner's view, concurrently.
     public func services() async throws -> [ServiceInfo] {
-        var result: [ServiceInfo] = []
-        for record in try await context.store.services() {
-            guard let runner = await runners.runner(of: record.name) else { continue }
-            result.append(try await info(record, runner: runner))
+        let records = try await context.store.services()
+        let releases = Dictionary(grouping: try await context.store.allReleases(), by: \.service)
+        return try await withThrowingTaskGroup(of: (Int, ServiceInfo?).self) { group in
+            for (index, record) in records.enumerated() {
+                group.addTask {
+                    guard let runner = await self.runners.runner(of: record.name) else { return (index, nil) }
+                    return (index, try await self.info(record, releases: releases[record.name] ?? [], runner: runner))
+                }
+            }
+            var infos = [ServiceInfo?](repeating: nil, count: records.count)
+            for try await (index, info) in group { infos[index] = info }
+            return infos.compactMap { $0 }
         }
-        return result
     }
 
     public func service(_ name: ServiceName) async throws -> ServiceInfo {
@@ -156,8 +165,9 @@ public final class Agent: Sendable {
         return runner
     }
 
-    private func info(_ record: StateStore.ServiceRecord, runner: ServiceRunner) async throws -> ServiceInfo {
-        let releases = try await context.store.releases(of: record.name)
+    private func info(_ record: StateStore.ServiceRecord, releases: [StateStore.ReleaseRecord]? = nil, runner: ServiceRunner) async throws -> ServiceInfo {
+        var releases = releases ?? []
+        if releases.isEmpty { releases = try await context.store.releases(of: record.name) }
         return ServiceInfo(
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
             releases: releases.map { $0.info(current: $0.version == record.currentVersion) },

@@ -131,7 +131,7 @@ actor UnitView {
             }
         }
         let groups = stale.map(\.controlGroup)
-        let read = (try? await blockingIO { groups.map { $0.map(reader.usage(of:)) } }) ?? groups.map { _ in nil }
+        let read = groups.isEmpty ? [] : (try? await blockingIO { groups.map { $0.map(reader.usage(of:)) } }) ?? groups.map { _ in nil }
         for (status, reading) in zip(stale, read) {
             var reading = reading ?? CgroupUsage()
             reading.memoryBytes = reading.memoryBytes ?? status.memoryCurrent

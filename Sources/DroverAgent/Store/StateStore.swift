@@ -203,7 +203,7 @@ public final class StateStore: Sendable {
 
     public func allReleases() async throws -> [ReleaseRecord] {
         try await database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM releases ORDER BY service, created_at").map(Self.release)
+            try Row.fetchAll(db, sql: "SELECT * FROM releases ORDER BY service, created_at, version").map(Self.release)
         }
     }
 
