@@ -1,23 +1,15 @@
 /// Why a service's instance count could not be set, or its instances not started.
-public struct ScaleError: DomainError {
-    public enum Kind: Sendable, Hashable {
-        /// The count is outside 0…`max_instances`.
-        case invalidCount
-        /// The service has no current release to run.
-        case noRelease
-        /// A deployment owns the count while it runs.
-        case deploymentRunning
-        /// systemd did not start some of the instances.
-        case instancesFailed
-        /// The service's shared socket could not listen.
-        case socketFailed
-    }
+public typealias ScaleError = DomainError<ScaleErrorKind>
 
-    public let kind: Kind
-    public let message: String
-
-    init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
+public enum ScaleErrorKind: Sendable, Hashable {
+    /// The count is outside 0…`max_instances`.
+    case invalidCount
+    /// The service has no current release to run.
+    case noRelease
+    /// A deployment owns the count while it runs.
+    case deploymentRunning
+    /// systemd did not start some of the instances.
+    case instancesFailed
+    /// The service's shared socket could not listen.
+    case socketFailed
 }
