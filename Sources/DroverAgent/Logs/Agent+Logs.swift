@@ -46,11 +46,13 @@ extension Agent {
     /// Opens a follow, or refuses when `maxLogFollowers` are open.
     public func followLogs(of service: ServiceName, lines: Int, version: ReleaseVersion?, after cursor: String? = nil) async throws -> LogFollow {
         let initial = try await logUnits(of: service, version: version)
-        let newUnits = try await runner(of: service).view.unitNames.names()
+        let runner = try await runner(of: service)
         guard logFollowers.claim() else {
             throw LogsError(.tooManyFollowers, "\(logFollowers.maximum) log follows are open on this host, as many as it allows; "
                             + "close one (or read without follow) and try again")
         }
+        // Listening only once the follow is granted: a refused one leaves no listener behind.
+        let newUnits = runner.view.unitNames.names()
         let followers = logFollowers
         let follow = context.journal.follow(anyOf: initial, last: lines, after: cursor, onEnd: { followers.release() })
         return LogFollow(entries: follow.entries.compactMap(Self.logEntry)) {
