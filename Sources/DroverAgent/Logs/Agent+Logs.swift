@@ -35,9 +35,11 @@ extension Agent {
     }
 
     /// A follow of a service's logs: `entries` are the last `lines` lines (or those after
-    /// `cursor`, for a client resuming a broken follow), then every new one; `keepUnitsCurrent`
-    /// adds the instances of new slots and releases as the service's runner sees them appear,
-    /// and runs beside the reading until it ends.
+    /// `cursor`, for a client resuming a broken follow), then every new one. Follows share
+    /// their service's one journal reader (`ServiceLogTail`, run by the runner); one that its
+    /// kept lines cannot start (more lines than it keeps, an older cursor) reads with a reader
+    /// of its own, and `keepUnitsCurrent` then adds new instances to it as the runner's view
+    /// names them, beside the reading.
     public struct LogFollow: Sendable {
         public let entries: AsyncCompactMapSequence<AsyncThrowingStream<JournalEntry, any Error>, LogEntry>
         public let keepUnitsCurrent: @Sendable () async -> Void
@@ -51,9 +53,12 @@ extension Agent {
             throw LogsError(.tooManyFollowers, "\(logFollowers.maximum) log follows are open on this host, as many as it allows; "
                             + "close one (or read without follow) and try again")
         }
+        let followers = logFollowers
+        if let shared = runner.logTail.follow(version: version, lines: lines, after: cursor, onEnd: { followers.release() }) {
+            return LogFollow(entries: shared.compactMap(Self.logEntry)) {}
+        }
         // Listening only once the follow is granted: a refused one leaves no listener behind.
         let newUnits = runner.view.unitNames.names()
-        let followers = logFollowers
         let follow = context.journal.follow(anyOf: initial, last: lines, after: cursor, onEnd: { followers.release() })
         return LogFollow(entries: follow.entries.compactMap(Self.logEntry)) {
             for await unit in newUnits {

@@ -57,6 +57,7 @@ actor ServiceRunner {
             group.addTask { await self.reconcileLoop() }
             group.addTask { await self.rolloutLoop() }
             group.addTask { await self.autoscaleLoop() }
+            group.addTask { await self.logLoop() }
         }
     }
 
@@ -258,6 +259,54 @@ actor ServiceRunner {
             await AutoscalingRound(runner: self, generation: autoscaleGeneration).run()
             await autoscaleWakeup.wait(until: .now + policy.interval)
         }
+    }
+
+    // MARK: The shared log reader
+
+    /// The service's log follows share one journal reader (`ServiceLogTail`).
+    nonisolated let logTail = ServiceLogTail()
+
+    /// Opens the shared reader while any follow wants it.
+    private func logLoop() async {
+        while !isEnding {
+            guard logTail.isWanted else {
+                await logTail.changes.wait()
+                continue
+            }
+            await readLogs()
+        }
+    }
+
+    /// One opening of the shared reader: every retained release's instances in every slot
+    /// the service has had (slot 1 always), and new ones as the view's signals name them,
+    /// until no follow wants it or the service is gone.
+    private func readLogs() async {
+        let (store, service, tail) = (context.store, name, logTail)
+        let versions = (try? await store.releases(of: service).map(\.version)) ?? []
+        let slots = Set((try? await slotPorts().keys).map(Array.init) ?? []).union([1]).sorted()
+        let units = versions.flatMap { version in slots.map { UnitNames.instance(service, version, slot: $0) } }
+        guard !units.isEmpty else {
+            await logTail.changes.wait()
+            return
+        }
+        let backlog = tail.backlogWanted
+        tail.opening(keeping: backlog)
+        let reader = context.journal.follow(anyOf: units, last: backlog) { tail.handle($0) }
+        let names = view.unitNames.names()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await unit in names where UnitNames.parseInstance(unit)?.service == service { reader.follow([unit]) }
+            }
+            group.addTask {
+                while !tail.closeIfUnwanted(), !Task.isCancelled { await tail.changes.wait() }
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        reader.stop()
+        // The service is gone or the agent stops: its follows end (a reader that closed for
+        // want of follows has none left).
+        if isEnding { tail.closeAll() }
     }
 
     // MARK: Ending

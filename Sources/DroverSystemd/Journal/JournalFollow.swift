@@ -8,10 +8,21 @@ import Glibc
 /// a dispatch source: it has no thread of its own and never polls. sd-journal is read on one
 /// serial queue, off the cooperative pool, since its reads block on files.
 public final class JournalFollow: @unchecked Sendable {
+    /// What a follow with a sink hands it, in order, on the follow's queue.
+    public enum Event: Sendable {
+        case entry(JournalEntry)
+        /// The backlog has been delivered; entries from here on are new.
+        case caughtUp
+        case failed(any Error)
+    }
+
     /// The backlog first, then every new entry; ends with the journal's error if a read fails.
-    /// Ending the iteration (or dropping the stream) ends the follow.
+    /// Ending the iteration (or dropping the stream) ends the follow. (Empty for a follow with
+    /// a sink.)
     public let entries: AsyncThrowingStream<JournalEntry, any Error>
     private let continuation: AsyncThrowingStream<JournalEntry, any Error>.Continuation
+    private let sink: (@Sendable (Event) -> Void)?
+    private var caughtUp = false
     private let source: JournalReader.Source
     private let queue = DispatchQueue(label: "drover.journal-follow")
     /// Where a journal opened for new units starts when no line was read yet: the follow's start.
@@ -24,8 +35,10 @@ public final class JournalFollow: @unchecked Sendable {
     private var lastCursor: String?
     private var ended = false
 
-    init(source: JournalReader.Source, units: [String], last count: Int, after cursor: String?, onEnd: (@Sendable () -> Void)?) {
+    init(source: JournalReader.Source, units: [String], last count: Int, after cursor: String?, onEnd: (@Sendable () -> Void)?,
+         sink: (@Sendable (Event) -> Void)? = nil) {
         (entries, continuation) = AsyncThrowingStream.makeStream(bufferingPolicy: .unbounded)
+        self.sink = sink
         self.source = source
         self.units = Set(units)
         self.lastCursor = cursor
@@ -38,6 +51,14 @@ public final class JournalFollow: @unchecked Sendable {
             onEnd?()
         }
         queue.async { self.open(units, last: count, after: cursor) }
+    }
+
+    /// Ends the follow (a follow with a sink ends only so, or by failing).
+    public func stop() {
+        queue.async { [self] in
+            end()
+            continuation.finish()
+        }
     }
 
     /// Follows `units` from now on as well as those already followed (a service's new slot or
@@ -87,6 +108,10 @@ public final class JournalFollow: @unchecked Sendable {
         self.wakeup = wakeup
         wakeup.resume()
         drain(processing: false)
+        if !caughtUp {
+            caughtUp = true
+            sink?(.caughtUp)
+        }
     }
 
     private func drain(processing: Bool) {
@@ -100,7 +125,7 @@ public final class JournalFollow: @unchecked Sendable {
     }
 
     private func deliver(_ entry: JournalEntry) {
-        continuation.yield(entry)
+        if let sink { sink(.entry(entry)) } else { continuation.yield(entry) }
         lastCursor = entry.cursor
     }
 
@@ -116,6 +141,7 @@ public final class JournalFollow: @unchecked Sendable {
     }
 
     private func fail(_ error: any Error) {
+        sink?(.failed(error))
         continuation.finish(throwing: error)
         end()
     }

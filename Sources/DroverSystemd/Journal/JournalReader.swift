@@ -54,6 +54,13 @@ public struct JournalReader: Sendable {
                        onEnd: (@Sendable () -> Void)? = nil) -> JournalFollow {
         JournalFollow(source: source, units: units, last: count, after: cursor, onEnd: onEnd)
     }
+
+    /// `follow` that hands its events to `sink`, in order, on the follow's own queue (a reader
+    /// shared by several consumers fans them out there, with no task in between). It ends
+    /// with `stop()`.
+    public func follow(anyOf units: [String], last count: Int, sink: @escaping @Sendable (JournalFollow.Event) -> Void) -> JournalFollow {
+        JournalFollow(source: source, units: units, last: count, after: nil, onEnd: nil, sink: sink)
+    }
 }
 
 /// An open sd_journal filtered to some units. Not thread-safe: one per thread (or serial

@@ -91,6 +91,9 @@ final class AgentProcess: Sendable {
 
     var isRunning: Bool { child.withLock { $0?.isRunning ?? false } }
 
+    /// The agent's process id, while it runs.
+    var pid: Int32? { child.withLock { $0?.pid } }
+
     /// SIGTERM and wait for it to exit.
     func stop() async {
         guard let process = child.withLock({ $0 }) else { return }
