@@ -6,9 +6,10 @@
 #
 # Install: the binary goes to /usr/local/bin/drover-agent, the unit to
 # /etc/systemd/system/drover-agent.service; /var/lib/drover (state) and /etc/drover (0700, with
-# the API token, 0600) are created; the agent is enabled and started, and its address and an
-# inventory entry are printed. Running it again is safe: what is already in place is left alone,
-# and a new binary or unit restarts the agent only. The services the agent runs are units of
+# the API token and the agent's own TLS key and certificate, 0600) are created; the agent is
+# enabled and started, and its address and an inventory entry are printed, with the SHA-256
+# fingerprint of its certificate to pin. Running it again is safe: what is already in place is
+# left alone, and a new binary or unit restarts the agent only. The services the agent runs are units of
 # their own and keep running (the agent adopts them when it starts again).
 #
 # --uninstall stops and removes the agent, leaving the services it started running and its
@@ -178,31 +179,53 @@ if [ -f "$config_path" ] && configured=$(sed -n 's/^listen *= *"\(.*\)".*/\1/p' 
     address="${configured%:*}" port="${configured##*:}"
 fi
 address="${address#[}"; address="${address%]}"
-probe="$address"
-case "$address" in 0.0.0.0) probe=127.0.0.1 ;; ::) probe=::1 ;; esac
-for _ in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/$probe/$port" && printf 'GET /v1/health HTTP/1.0\r\n\r\n' >&3 && grep -q '200' <&3) 2>/dev/null; then
-        healthy=yes; break
-    fi
-    sleep 0.1
-done
-[ "${healthy:-no}" = yes ] || fail "drover-agent runs but does not answer on $probe:$port; see: journalctl -u drover-agent -n 50"
+# Type=notify: start and restart return once the API listens (READY=1), or fail.
+systemctl is-active --quiet drover-agent.service || fail "drover-agent is not running; see: journalctl -u drover-agent -n 50"
+tls=yes
+if [ -f "$config_path" ] && grep -Eq '^tls *= *false' "$config_path"; then tls=no; fi
+fingerprint=""
+if [ "$tls" = yes ]; then
+    fingerprint=$("$bin_path" fingerprint) || fail "cannot read the agent's certificate ('$bin_path fingerprint' failed); see: journalctl -u drover-agent -n 50"
+fi
 
 host=$(hostname -s 2>/dev/null || hostname)
 shown="$address"
 case "$address" in
     0.0.0.0|::) shown=$(hostname -I 2>/dev/null | awk '{print $1}'); shown=${shown:-$address} ;;
 esac
+if [ "$tls" = yes ]; then
 cat <<EOF
-drover-agent $version is running on $host, listening on $address:$port.
+drover-agent $version is running on $host, serving HTTPS on $address:$port.
+Its certificate's fingerprint (the agent made the certificate; no CA is involved):
+
+    $fingerprint
+
 Add it to the inventory (deploy/hosts.toml) of the machine you deploy from:
 
     [hosts.$host]
     address = "$shown"
     port = $port
+    tls_fingerprint = "$fingerprint"
+    token_file = "tokens/$host"    # a copy of this host's $token_path (keep it mode 0600)
+
+or, with the entry already there without the pin, check and pin it from that machine:
+
+    drover hosts trust $host --fingerprint $fingerprint
+
+EOF
+else
+cat <<EOF
+drover-agent $version is running on $host, serving plain HTTP on $address:$port (tls = false in $config_path).
+Add it to the inventory (deploy/hosts.toml) of this machine:
+
+    [hosts.$host]
+    address = "$shown"
+    port = $port
+    plaintext = true
     token_file = "tokens/$host"    # a copy of this host's $token_path (keep it mode 0600)
 
 EOF
+fi
 case "$address" in
     127.*|::1) echo "It listens on loopback only: to deploy from another machine, run again with --listen 0.0.0.0:$port (or this host's address)." ;;
 esac

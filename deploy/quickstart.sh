@@ -126,6 +126,9 @@ port = 7070
 token_file = "token"
 EOF
 drover() { (cd "$repo" && .build/release/drover --inventory "$work/hosts.toml" "$@"); }
+# The agent serves HTTPS with a certificate it made; pin it with the fingerprint the install printed.
+if booted; then fingerprint=$(/usr/local/bin/drover-agent fingerprint); else fingerprint=$(inside /usr/local/bin/drover-agent fingerprint); fi
+drover hosts trust quickstart --fingerprint "$fingerprint" | sed 's/^/    /' || fail "could not pin the agent's certificate (above)"
 
 say "4/5 deploying deploy/example.toml: drover --inventory $work/hosts.toml deploy example"
 if ! drover deploy example 2>&1 | sed 's/^/    /'; then

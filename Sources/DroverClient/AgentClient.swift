@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// A typed client of one agent's API (`Sources/DroverAPI/openapi.json`), over AsyncHTTPClient
 /// and the same wire types the agent serves, so client and server cannot disagree on a field.
@@ -13,6 +14,8 @@ import NIOHTTP1
 public struct AgentClient: Sendable {
     public let host: String
     public let baseURL: String
+    /// How the agent is reached and recognised: pinned, CA-verified, or plain on loopback.
+    public let transport: AgentTransport
     let token: String
     /// How long a whole call may take (uploads and streams have their own).
     public var timeout: Duration
@@ -21,10 +24,14 @@ public struct AgentClient: Sendable {
     public let connectTimeout: Duration
     let http: HTTPClient
 
-    public init(host: String, baseURL: String, token: String, timeout: Duration = .seconds(30),
+    /// `baseURL`'s scheme follows `transport`: a TLS transport always speaks HTTPS.
+    public init(host: String, baseURL: String, token: String, transport: AgentTransport = .plaintext, timeout: Duration = .seconds(30),
                 connectTimeout: Duration = FleetHTTPClient.defaultConnectTimeout, http: HTTPClient? = nil) {
         self.host = host
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        var url = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        if transport != .plaintext, url.hasPrefix("http://") { url = "https://" + url.dropFirst("http://".count) }
+        self.baseURL = url
+        self.transport = transport
         self.token = token
         self.timeout = timeout
         self.connectTimeout = connectTimeout
@@ -41,6 +48,17 @@ public struct AgentClient: Sendable {
 
     public func health() async throws -> HealthResponse {
         try await get("/v1/health", authorized: false)
+    }
+
+    /// The fingerprint of the certificate the agent presents, whatever it is (for `drover hosts
+    /// trust`, which shows it to be checked before it is pinned). No token is sent.
+    public func presentedCertificate() async throws(AgentClientError) -> CertificateFingerprint {
+        let target = authority()
+        do {
+            return try await CertificateProbe.fetch(host: target.host, port: target.port, pinned: nil, timeout: connectTimeout).fingerprint
+        } catch {
+            throw failure(error)
+        }
     }
 
     public func services() async throws -> [ServiceInfo] { try await get("/v1/services") }
@@ -172,13 +190,15 @@ public struct AgentClient: Sendable {
     private func execute(_ request: HTTPClientRequest, timeout: Duration) async throws -> (HTTPResponseStatus, Data) {
         let response: HTTPClientResponse
         let body: ByteBuffer
+        var request = request
+        request.tlsConfiguration = try await tlsConfiguration()
         do {
             response = try await http.execute(request, timeout: TimeAmount(timeout))
             body = try await response.body.collect(upTo: 256 << 20)
         } catch let error as AgentClientError {
             throw error
         } catch {
-            throw AgentClientError(.unreachable, host: host, message: reason(error))
+            throw failure(error)
         }
         try check(response.status, body: Data(buffer: body))
         return (response.status, Data(buffer: body))
@@ -204,10 +224,12 @@ public struct AgentClient: Sendable {
             let reader = Task {
                 do {
                     let response: HTTPClientResponse
+                    var request = request
+                    request.tlsConfiguration = try await tlsConfiguration()
                     do {
                         response = try await http.execute(request, timeout: .hours(24 * 365))
                     } catch {
-                        throw AgentClientError(.unreachable, host: host, message: reason(error))
+                        throw failure(error)
                     }
                     if !(200..<300).contains(response.status.code) {
                         try check(response.status, body: Data(buffer: try await response.body.collect(upTo: 1 << 20)))
@@ -233,6 +255,53 @@ public struct AgentClient: Sendable {
                 }
             }
             continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+
+    /// The TLS configuration of every request: nil for plain HTTP; for a pinned host, its
+    /// certificate as the only root, fetched (and checked against the pin) once per process.
+    private func tlsConfiguration() async throws(AgentClientError) -> TLSConfiguration? {
+        let target = authority()
+        do {
+            return try await AgentTrust.configuration(for: transport, host: target.host, port: target.port, timeout: connectTimeout)
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// The host and port of `baseURL`, IPv6 brackets removed.
+    private func authority() -> (host: String, port: Int) {
+        let address = self.address
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            return (address, transport == .plaintext ? 80 : 443)
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    /// An error on the way to the agent, as the client reports it: a pin that does not match
+    /// or a TLS handshake that fails is `untrusted`; anything else is `unreachable`.
+    func failure(_ error: any Error) -> AgentClientError {
+        switch error {
+        case let error as AgentClientError:
+            return error
+        case let mismatch as CertificateProbe.Mismatch:
+            return AgentClientError(.untrusted, host: host, message:
+                "\(address) presented the certificate \(mismatch.presented), but the inventory pins \(mismatch.pinned) for \(host); nothing was sent to it. "
+                + "If its certificate was replaced on purpose (a reinstalled host, a new key), check the new fingerprint on the host "
+                + "(drover-agent fingerprint) and trust it again: drover hosts trust \(host) --fingerprint \(mismatch.presented). "
+                + "If not, something else answers at that address.")
+        case let noTLS as CertificateProbe.NoTLS:
+            return AgentClientError(.untrusted, host: host, message:
+                "\(address) accepted the connection but the TLS handshake failed (\(noTLS.underlying)): is the agent serving HTTPS there? "
+                + "(an agent with tls = false serves plain HTTP, which drover uses for loopback addresses only)")
+        case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError:
+            return AgentClientError(.untrusted, host: host, message:
+                "TLS with \(address) failed (\(error)): "
+                + (transport == .plaintext ? "" : "its certificate is not the one the inventory trusts for \(host), or it requires a client certificate"))
+        default:
+            return AgentClientError(.unreachable, host: host, message: reason(error))
         }
     }
 

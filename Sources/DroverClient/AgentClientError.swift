@@ -11,6 +11,9 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
         case agent(status: Int, code: String)
         /// The answer was not what the API promises.
         case invalidResponse
+        /// TLS refused the host: its certificate is not the one the inventory pins, or not
+        /// signed by the inventory's CA. Nothing was sent to it.
+        case untrusted
     }
 
     public let kind: Kind
@@ -36,6 +39,8 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
         case denied
         /// The agent answered with an error of its own, or nonsense.
         case failed
+        /// The host's certificate does not match its pin (or CA): nothing was sent.
+        case untrusted
     }
 
     public var category: Category {
@@ -43,6 +48,7 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
         case .unreachable: .unreachable
         case .agent(let status, _) where status == 401 || status == 403: .denied
         case .agent, .invalidResponse: .failed
+        case .untrusted: .untrusted
         }
     }
 
@@ -60,6 +66,7 @@ public struct AgentClientError: Error, Sendable, CustomStringConvertible {
         case .agent(let status, let code) where category == .denied: "\(host): denied: \(message) (\(status) \(code))"
         case .agent(let status, let code): "\(host): \(message) (\(status) \(code))"
         case .invalidResponse: "\(host): unexpected answer: \(message)"
+        case .untrusted: "\(host): untrusted: \(message)"
         }
     }
 }

@@ -36,10 +36,12 @@ struct BenchAgent {
         let work = manager.root + "/" + name
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let port = try freeLoopbackPort()
+        // Plain HTTP on loopback, as the figures before TLS were taken: what is measured is the agent's work.
+        try "tls = false\n".write(toFile: work + "/agent.toml", atomically: true, encoding: .utf8)
         let process = try ChildProcess.spawn(
             builtExecutable("drover-agent"),
             ["--user", "--listen", "127.0.0.1:\(port)", "--state-dir", work + "/state", "--unit-dir", manager.unitDirectory,
-             "--bus", manager.busAddress.address],
+             "--bus", manager.busAddress.address, "--config", work + "/agent.toml"],
             environment: ["PATH": "/usr/bin:/bin", "HOME": work, "LOG_LEVEL": "warning"], output: work + "/agent.log"
         )
         try manager.adopt(process.pid)

@@ -37,13 +37,13 @@ struct AgentUnitTests {
 
         // Type=notify: the start job ends with READY=1, which the agent sends once it listens.
         try await bed.systemd.startUnit("drover-agent.service")
-        let client = try HTTPProbe(port: port)
-        #expect(try await client.get("/v1/health").status == .ok, "the API answers as soon as the unit is active")
+        // HTTPS by default, with the certificate the agent made on this first start.
+        let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port, tls: true)
+        #expect(try await agent.request(.GET, "/v1/health", authorized: false).status == .ok, "the API answers as soon as the unit is active")
         let first = try await bed.systemd.status(of: "drover-agent.service")
         #expect(first.isActive)
-        #expect(first.statusText == "listening on 127.0.0.1:\(port)")
+        #expect(first.statusText == "listening on https://127.0.0.1:\(port)")
 
-        let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port)
         let service = uniqueService("managed")
         #expect(try await agent.upload(service, "1", artifact: AgentLifecycleTests.fixture, spec: #"{"binary": "web", "type": "notify"}"#).status == .created)
         let instances = try await agent.scale(service, to: 2).decode(ScaleResult.self).instances
@@ -54,23 +54,12 @@ struct AgentUnitTests {
             return status.isActive && status.restartCount == 1 && status.mainPID != first.mainPID
         }
         #expect(restarted, "systemd restarts the agent after SIGKILL")
-        #expect(try await client.get("/v1/health").status == .ok)
+        #expect(try await agent.request(.GET, "/v1/health", authorized: false).status == .ok, "the same certificate after the restart")
         let after = try await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)
         #expect(after.map(\.mainPID) == instances.map(\.mainPID), "the managed instances were not touched")
 
         // Stopping the agent leaves the services running.
         try await bed.systemd.stopUnit("drover-agent.service")
         for instance in instances { #expect(isProcessRunning(instance.mainPID!)) }
-    }
-}
-
-/// A bare HTTP GET, for probing an agent this test did not start.
-struct HTTPProbe {
-    let port: Int
-    init(port: Int) throws { self.port = port }
-
-    func get(_ path: String) async throws -> AgentProcess.Reply {
-        let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)\(path)").get()
-        return AgentProcess.Reply(status: response.status, body: response.body.map { Data(buffer: $0) } ?? Data())
     }
 }

@@ -167,6 +167,23 @@ extension BootedHostTests {
             #expect(try await host.run(["test", "-e", "/var/lib/drover"]).status != 0)
             #expect(try await host.run(["test", "-e", "/etc/drover"]).status != 0)
             #expect(await Self.get("http://\(host.address):8080/") == nil)
+
+            // Installed anew, the agent makes a new certificate: the inventory's pin refuses the
+            // host, naming both fingerprints, until the operator trusts the new one on purpose.
+            let reinstalled = try await BootedFleet.install(on: host)
+            let renewed = try BootedFleet.printedFingerprint(in: reinstalled)
+            let pinned = try #require(fleet.fingerprints[host.name])
+            #expect(renewed != pinned)
+            let refused = try await fleet.drover("hosts")
+            #expect(refused.status == 1 && refused.stdout.contains("untrusted"), "\(refused)")
+            #expect(refused.stderr.contains("\(renewed)") && refused.stderr.contains("\(pinned)")
+                    && refused.stderr.contains("drover hosts trust \(host.name) --fingerprint \(renewed)"), "\(refused)")
+            #expect(try await fleet.drover("hosts", "trust", host.name, "--fingerprint", "\(renewed)").status == 0)
+            #expect(try await fleet.drover("hosts").status == 0)
+
+            // Plain HTTP on the host's own address: the agent refuses to start, and says how to allow it.
+            let plain = try await host.run(["sh", "-c", "printf 'tls = false\\n' > /root/plain.toml && /usr/local/bin/drover-agent --listen \(host.address):7071 --config /root/plain.toml"])
+            #expect(plain.status != 0 && plain.output.contains("clear text") && plain.output.contains("allow_plaintext = true"), "\(plain)")
         }
     }
 

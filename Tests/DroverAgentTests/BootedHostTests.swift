@@ -53,11 +53,17 @@ struct BootedHostTests {
 
     @Test func threeBootedHostsInstalledByTheScriptRunTheDailyLoop() async throws {
         try await BootedFleet.run(hosts: 3) { fleet in
-            // The install script: a 0600 token, the agent listening on the host's own address,
-            // and an inventory entry printed for the operator.
+            // The install script: a 0600 token, the agent serving HTTPS on the host's own
+            // address with its own 0600 key and certificate, and an inventory entry printed for
+            // the operator with the certificate's fingerprint to pin.
             for (host, output) in zip(fleet.hosts, fleet.installOutput) {
-                #expect(output.contains("listening on \(host.address):7070") && output.contains("[hosts.\(host.name)]"), "\(output)")
+                #expect(output.contains("serving HTTPS on \(host.address):7070") && output.contains("[hosts.\(host.name)]"), "\(output)")
+                #expect(output.contains("tls_fingerprint = \"\(fleet.fingerprints[host.name]!)\""), "\(output)")
                 #expect(try await host.runChecked(["stat", "-c", "%a %U", "/etc/drover/token"]) == "600 root\n")
+                #expect(try await host.runChecked(["stat", "-c", "%a %U", "/etc/drover/agent.key", "/etc/drover/agent.crt"]) == "600 root\n600 root\n")
+                #expect(try await host.runChecked(["drover-agent", "fingerprint"]) == "\(fleet.fingerprints[host.name]!)\n")
+                // Only TLS is spoken there: a plain HTTP request gets no answer.
+                #expect(await Self.get("http://\(host.address):7070/v1/health") == nil, "no plain HTTP on \(host.address)")
                 #expect(try await host.runChecked(["systemctl", "is-active", "drover-agent.service"]) == "active\n")
             }
             let hosts = try await fleet.drover("hosts")

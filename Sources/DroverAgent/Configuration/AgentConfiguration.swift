@@ -35,6 +35,28 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// How often each service's reconciler rereads every unit and checks the unit files, on top
     /// of reacting to systemd's signals at once.
     public var reconcileInterval: Duration = .seconds(30)
+    /// HTTPS (the default). Off, the API is plain HTTP, which the agent accepts on loopback only,
+    /// unless `allowPlaintext` says a tunnel or a private link protects it.
+    public var tls = true
+    public var allowPlaintext = false
+    /// A certificate and key of the operator's (e.g. from their CA); nil: the agent's own
+    /// self-signed pair beside its token (`agent.crt`, `agent.key`), made on first start.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// A CA whose certificates clients must present (mutual TLS); nil: no client certificate.
+    public var tlsClientCA: String?
+
+    /// The certificate served: the configured one, or the self-made one beside the token file.
+    public var certificatePath: String { tlsCertificate ?? configurationDirectory + "/agent.crt" }
+    public var keyPath: String { tlsKey ?? configurationDirectory + "/agent.key" }
+    /// Where the agent's secrets live: the token file's directory (`/etc/drover`, or the state
+    /// directory with `--user`).
+    public var configurationDirectory: String { (tokenFile as NSString).deletingLastPathComponent }
+
+    /// Whether the listen address is reachable from this host only.
+    public var listensOnLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
 
     /// The defaults of a scope, from the environment (`XDG_*`, `HOME`).
     public static func defaults(scope: Scope, environment: [String: String]) -> AgentConfiguration {
@@ -103,6 +125,11 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let value = try file.string("journal_dir") { journalDirectory = value }
             if let value = try file.integer("reconcile_interval_seconds", in: 1...3_600) { reconcileInterval = .seconds(value) }
             if let value = try file.integer("max_log_followers", in: 1...4_096) { maxLogFollowers = value }
+            if let value = try file.bool("tls") { tls = value }
+            if let value = try file.bool("allow_plaintext") { allowPlaintext = value }
+            if let value = try file.string("tls_certificate") { tlsCertificate = value }
+            if let value = try file.string("tls_key") { tlsKey = value }
+            if let value = try file.string("tls_client_ca") { tlsClientCA = value }
             try file.finish()
         } catch {
             throw ConfigurationError(error.description)
@@ -132,6 +159,17 @@ public struct AgentConfiguration: Sendable, Equatable {
 
     /// Checks what must hold before the agent starts.
     public func validate() throws(ConfigurationError) {
+        if !tls, !listensOnLoopback, !allowPlaintext {
+            throw ConfigurationError("tls = false on \(host):\(port) would send the API token and every secret in clear text over the network: "
+                + "remove tls = false (the agent serves HTTPS with its own certificate), listen on 127.0.0.1, "
+                + "or, if a tunnel or a private link already protects that address, set allow_plaintext = true in agent.toml")
+        }
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw ConfigurationError("tls_certificate and tls_key go together: set both (your own pair), or neither (the agent's self-signed pair)")
+        }
+        if tlsClientCA != nil, !tls {
+            throw ConfigurationError("tls_client_ca needs TLS: remove tls = false")
+        }
         guard maxUploadBytes > 0, maxUnpackedBytes > 0 else { throw ConfigurationError("upload limits must be positive") }
         guard maxUnpackedEntries > 0 else { throw ConfigurationError("max_unpacked_entries must be positive") }
         guard (1...Bounds.instances.upperBound).contains(maxInstances) else {

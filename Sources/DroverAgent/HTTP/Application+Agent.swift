@@ -1,18 +1,21 @@
 import DroverAPI
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 
 /// Builds the agent's HTTP application; shared by `drover-agent` and the tests.
 ///
 /// `GET /v1/health` answers without a token; every other route, `GET /metrics` included, needs it.
+/// With `tls`, the API is HTTPS only: no plain HTTP listener exists beside it.
 public func buildApplication(
     agent: Agent,
     token: AgentToken,
+    tls: AgentTLS? = nil,
     version: String,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorMiddleware(routes: APIRoutes()))
     router.get("/v1/health") { _, _ in
@@ -46,6 +49,7 @@ public func buildApplication(
     let configuration = agent.configuration
     return Application(
         router: router,
+        server: try tls.map { try .tls(.http1(), tlsConfiguration: try $0.serverConfiguration()) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "drover-agent"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger

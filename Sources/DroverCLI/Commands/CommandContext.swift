@@ -65,8 +65,15 @@ struct CommandContext: Sendable {
         return hosts
     }
 
+    /// The client of a host whose agent is trusted: pinned, CA-verified, or plain on loopback.
     func client(for host: Inventory.Host) throws(InputError) -> AgentClient {
-        AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), timeout: timeout, connectTimeout: connectTimeout)
+        guard let transport = host.transport else {
+            throw InputError(file: inventory.file, line: host.line, key: "hosts.\(host.name)",
+                             problem: "the certificate of host '\(host.name)' is not trusted yet: run `drover hosts trust \(host.name) --fingerprint sha256:…` "
+                                 + "with the fingerprint install-agent.sh printed (or `drover-agent fingerprint` on the host), or without --fingerprint to check it by eye")
+        }
+        return AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), transport: transport,
+                           timeout: timeout, connectTimeout: connectTimeout)
     }
 
     /// A release version given on the command line (`--to`, `--version`).
@@ -137,6 +144,7 @@ struct CommandContext: Sendable {
             let what = switch error.category {
             case .unreachable: "unreachable: "
             case .denied: "denied: "
+            case .untrusted: "untrusted: "
             case .failed: ""
             }
             terminal.note(terminal.styled("\(error.host): ", .red) + what + error.message)

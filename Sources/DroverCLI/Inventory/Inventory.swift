@@ -1,12 +1,16 @@
+import DroverClient
+import DroverCore
 import DroverTOML
 import Foundation
 
-/// The hosts Drover deploys to, `deploy/hosts.toml`: each agent's name, address, port and
-/// where its token comes from (a file or an environment variable, never the file itself), and
-/// named groups of hosts. `all` is every host, in the order written.
+/// The hosts Drover deploys to, `deploy/hosts.toml`: each agent's name, address, port, how
+/// it is recognised (the fingerprint of its certificate, or a CA), where its token comes from
+/// (a file or an environment variable, never the file itself), and named groups of hosts.
+/// `all` is every host, in the order written.
 ///
 ///     [hosts.web-1]
 ///     address = "10.0.0.11"
+///     tls_fingerprint = "sha256:…"    # written by `drover hosts trust web-1`
 ///     token_file = "tokens/web-1"     # relative to this file
 ///     [groups]
 ///     web = ["web-1", "web-2"]
@@ -20,11 +24,22 @@ public struct Inventory: Sendable, Equatable {
         public var address: String
         public var port: Int
         public var token: TokenSource
+        /// How the agent is recognised; nil until its certificate is trusted (`drover hosts trust`).
+        public var transport: AgentTransport?
+        /// The line of its `[hosts.NAME]` header, where `drover hosts trust` writes the pin.
+        public var line: Int?
 
-        /// `http://address:port`, with IPv6 addresses bracketed.
+        /// `https://address:port` (`http://` for a loopback host marked `plaintext`), with IPv6
+        /// addresses bracketed.
         public var baseURL: String {
             let host = address.contains(":") && !address.hasPrefix("[") ? "[\(address)]" : address
-            return "http://\(host):\(port)"
+            return "\(transport?.scheme ?? "https")://\(host):\(port)"
+        }
+
+        /// Whether the address is this machine's loopback, where plain HTTP may be used.
+        public var isLoopback: Bool {
+            let bare = address.hasPrefix("[") ? String(address.dropFirst().dropLast()) : address
+            return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
         }
     }
 
@@ -55,10 +70,7 @@ public struct Inventory: Sendable, Equatable {
                 _ = host.value("token")
                 throw host.error("token", "tokens are never written in the inventory: use 'token_file' or 'token_env'")
             }
-            if host.table["tls"] != nil {
-                _ = host.value("tls")
-                throw host.error("tls", "TLS is not supported yet: the agent serves plain HTTP (keep it on a private network or loopback)")
-            }
+            let transport = try Self.transport(of: &host, name: name, address: address)
             let token: TokenSource
             switch (tokenFile, tokenEnvironment) {
             case (let path?, nil): token = .file(path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path)
@@ -67,7 +79,8 @@ public struct Inventory: Sendable, Equatable {
             case (_?, _?): throw host.error("token_env", "host '\(name)' has both 'token_file' and 'token_env': keep one")
             }
             try host.finish()
-            hosts.append(Host(name: name, address: address, port: port, token: token))
+            hosts.append(Host(name: name, address: address, port: port, token: token, transport: transport,
+                              line: top.line(of: ["hosts", name])))
         }
         try hostsTable.finish()
         var groups: [String: [String]] = [:]
@@ -126,6 +139,51 @@ public struct Inventory: Sendable, Equatable {
                                  problem: "the token of host '\(host.name)' is read from $\(variable), which is not set")
             }
             return value.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// The host's `tls_fingerprint`, or its `ca_file` (with `client_certificate` and
+    /// `client_key` for mutual TLS), or `plaintext = true` on loopback; nil when none is given.
+    private static func transport(of host: inout TOMLReader, name: String, address: String) throws(InputError) -> AgentTransport? {
+        let directory = (host.file as NSString).deletingLastPathComponent
+        func path(_ key: String) throws(InputError) -> String? {
+            guard let value = try host.string(key) else { return nil }
+            return value.hasPrefix("/") || directory.isEmpty ? value : directory + "/" + value
+        }
+        let fingerprintText = try host.string("tls_fingerprint")
+        let caFile = try path("ca_file")
+        let clientCertificate = try path("client_certificate")
+        let clientKey = try path("client_key")
+        let plaintext = try host.bool("plaintext") ?? false
+        if (clientCertificate == nil) != (clientKey == nil) {
+            throw host.error(clientCertificate == nil ? "client_key" : "client_certificate", "client_certificate and client_key go together: set both, or neither")
+        }
+        if plaintext {
+            guard fingerprintText == nil, caFile == nil else { throw host.error("plaintext", "host '\(name)' has plaintext = true and TLS settings: keep one") }
+            let bare = address.hasPrefix("[") ? String(address.dropFirst().dropLast()) : address
+            guard bare == "localhost" || bare == "::1" || bare.hasPrefix("127.") else {
+                throw host.error("plaintext", "plain HTTP would send the token in clear text to \(address): it is for an agent on this machine (127.0.0.1) only. "
+                    + "Remove it and pin the agent's certificate: drover hosts trust \(name)")
+            }
+            return .plaintext
+        }
+        switch (fingerprintText, caFile) {
+        case (let text?, nil):
+            guard clientCertificate == nil else {
+                throw host.error("client_certificate", "a client certificate goes with ca_file (a CA the team runs), not with tls_fingerprint")
+            }
+            do throws(FingerprintError) {
+                return .pinned(try CertificateFingerprint(parsing: text))
+            } catch {
+                throw host.error("tls_fingerprint", error.description)
+            }
+        case (nil, let caFile?):
+            return .authority(caFile: caFile, clientCertificate: clientCertificate, clientKey: clientKey)
+        case (_?, _?):
+            throw host.error("ca_file", "host '\(name)' has both tls_fingerprint and ca_file: keep the pin, or the CA")
+        case (nil, nil):
+            guard clientCertificate == nil else { throw host.error("client_certificate", "a client certificate goes with ca_file") }
+            return nil
         }
     }
 

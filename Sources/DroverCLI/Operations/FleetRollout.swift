@@ -26,7 +26,7 @@ struct FleetRollout: Sendable {
     /// What happened on one host.
     struct Outcome: Encodable, Sendable {
         enum Result: String, Encodable, Sendable {
-            case deployed, upToDate = "up to date", failed, unreachable, denied, reverted, revertFailed = "revert failed", notStarted = "not started"
+            case deployed, upToDate = "up to date", failed, unreachable, denied, untrusted, reverted, revertFailed = "revert failed", notStarted = "not started"
             /// Ctrl-C: this host's deployment goes on on its agent; drover stopped following it.
             case inProgress = "in progress"
             /// Ctrl-C before this host was started: it runs what it ran.
@@ -36,11 +36,12 @@ struct FleetRollout: Sendable {
                 self = switch category {
                 case .unreachable: .unreachable
                 case .denied: .denied
+                case .untrusted: .untrusted
                 case .failed: .failed
                 }
             }
 
-            var isFailure: Bool { [.failed, .unreachable, .denied].contains(self) }
+            var isFailure: Bool { [.failed, .unreachable, .denied, .untrusted].contains(self) }
         }
         let host: String
         var result: Result

@@ -5,29 +5,57 @@ import DroverTestbed
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import SwiftASN1
+import X509
+import Crypto
+import DroverClient
+import DroverCore
 import Synchronization
 import Testing
 
 /// A real `drover-agent` process (the built executable) driving a throwaway user manager,
-/// reached over HTTP on 127.0.0.1 like any client would.
+/// reached on 127.0.0.1 like any client would: over plain HTTP (`tls = false`, allowed on
+/// loopback), or, with `tls`, over HTTPS with the agent's own certificate as the one trusted.
 final class AgentProcess: Sendable {
     let manager: ThrowawayUserManager
     let stateDirectory: String
     let port: Int
     let portRange: ClosedRange<Int>
     let token: String
+    let tls: Bool
+    let clientTLS: TLSConfiguration?
     /// The agent's process, when this test started it (nil when attached to one systemd runs).
     private let child: Mutex<ChildProcess?>
     private let arguments: [String]
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)" }
+    /// The certificate the agent made on its first start (beside its token, with `--user`).
+    var certificatePath: String { stateDirectory + "/agent.crt" }
+    var keyPath: String { stateDirectory + "/agent.key" }
+
+    /// The fingerprint of the certificate the agent made (what an inventory pins).
+    func fingerprint() throws -> CertificateFingerprint {
+        let pem = try String(contentsOfFile: certificatePath, encoding: .utf8)
+        return try CertificateFingerprint(digest: SHA256.hash(data: try PEMDocument(pemString: pem).derBytes))
+    }
+
+    /// The typed client, pinned to the agent's certificate when it serves TLS.
+    func client(token: String? = nil, timeout: Duration = .seconds(20)) throws -> AgentClient {
+        AgentClient(host: "local", baseURL: baseURL, token: token ?? self.token,
+                    transport: tls ? .pinned(try fingerprint()) : .plaintext, timeout: timeout)
+    }
     var log: String { (try? String(contentsOfFile: stateDirectory + "/../agent-\(port).log", encoding: .utf8)) ?? "" }
 
     private static let portBlock = Atomic<Int>(0)
 
     /// Starts an agent with its own state directory and instance port range, and waits until
     /// `/v1/health` answers. `extraConfig` is TOML appended to its configuration file.
-    static func start(on manager: ThrowawayUserManager, stateDirectory: String? = nil, extraConfig: String = "") async throws -> AgentProcess {
+    /// `port`: listen there (e.g. where another agent was) instead of a free port. `clientTLS`:
+    /// how this helper's own requests verify the agent (and present a client certificate),
+    /// instead of trusting the certificate the agent made.
+    static func start(on manager: ThrowawayUserManager, stateDirectory: String? = nil, port: Int? = nil, tls: Bool = false,
+                      clientTLS: TLSConfiguration? = nil, extraConfig: String = "") async throws -> AgentProcess {
         let state = stateDirectory ?? manager.root + "/agent-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let block = portBlock.add(1, ordering: .relaxed).newValue
@@ -37,8 +65,8 @@ final class AgentProcess: Sendable {
         let low = 20000 + block * 40
         let range = low...(low + 39)
         let config = state + ".toml"
-        try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let port = try freeLoopbackPort()
+        try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(tls ? "" : "tls = false\n")\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let port = try port ?? freeLoopbackPort()
         let arguments = [
             "--user", "--listen", "127.0.0.1:\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
             "--bus", manager.busAddress.address, "--config", config,
@@ -46,27 +74,29 @@ final class AgentProcess: Sendable {
         let child = try spawn(arguments, state: state, port: port)
         try manager.adopt(child.pid)
         let agent = AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range,
-                                 token: "", child: child, arguments: arguments)
+                                 token: "", tls: tls, clientTLS: clientTLS, child: child, arguments: arguments)
         try await agent.waitUntilHealthy()
         let token = try String(contentsOfFile: state + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range, token: token,
-                            child: child, arguments: arguments)
+                            tls: tls, clientTLS: clientTLS, child: child, arguments: arguments)
     }
 
     /// Talks to an agent something else started (e.g. systemd, from its unit); cannot stop it.
-    static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int) throws -> AgentProcess {
+    static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int, tls: Bool = false) throws -> AgentProcess {
         let token = try String(contentsOfFile: stateDirectory + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return AgentProcess(manager: manager, stateDirectory: stateDirectory, port: port, portRange: 20000...29999,
-                            token: token, child: nil, arguments: [])
+                            token: token, tls: tls, clientTLS: nil, child: nil, arguments: [])
     }
 
     private init(manager: ThrowawayUserManager, stateDirectory: String, port: Int, portRange: ClosedRange<Int>,
-                 token: String, child: ChildProcess?, arguments: [String]) {
+                 token: String, tls: Bool, clientTLS: TLSConfiguration?, child: ChildProcess?, arguments: [String]) {
         self.manager = manager
         self.stateDirectory = stateDirectory
         self.port = port
         self.portRange = portRange
         self.token = token
+        self.tls = tls
+        self.clientTLS = clientTLS
         self.child = Mutex(child)
         self.arguments = arguments
     }
@@ -141,6 +171,15 @@ final class AgentProcess: Sendable {
     ) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        if let clientTLS {
+            request.tlsConfiguration = clientTLS
+        } else if tls {
+            // The agent's own certificate is the one root trusted (as a pin would).
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(certificatePath)
+            configuration.certificateVerification = .noHostnameVerification
+            request.tlsConfiguration = configuration
+        }
         if authorized { request.headers.add(name: "Authorization", value: "Bearer \(token ?? self.token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {

@@ -14,6 +14,9 @@ struct BootedFleet: Sendable {
     let repository: String
     /// What the install script printed on each host.
     let installOutput: [String]
+    /// Each host's certificate fingerprint, as the install script printed it and
+    /// `drover hosts trust` pinned it.
+    let fingerprints: [String: CertificateFingerprint]
 
     /// The Drover checkout these tests run from (its `deploy/install-agent.sh` is what runs).
     static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -45,9 +48,12 @@ struct BootedFleet: Sendable {
             }
             let hosts = await booted.ordered
             var outputs: [String] = []
+            var fingerprints: [String: CertificateFingerprint] = [:]
             var inventory = ""
             for host in hosts {
-                outputs.append(try await install(on: host))
+                let output = try await install(on: host)
+                outputs.append(output)
+                fingerprints[host.name] = try printedFingerprint(in: output)
                 let token = try await host.runChecked(["cat", "/etc/drover/token"])
                 let tokenFile = repository + "/deploy/tokens/" + host.name
                 guard FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
@@ -56,7 +62,12 @@ struct BootedFleet: Sendable {
                 inventory += "[hosts.\(host.name)]\naddress = \"\(host.address)\"\nport = \(port)\ntoken_file = \"tokens/\(host.name)\"\n\n"
             }
             try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
-            try await body(BootedFleet(hosts: hosts, repository: repository, installOutput: outputs))
+            // As the README tells the operator: pin each host with what its install printed.
+            for host in hosts {
+                let trust = try await Fleet.Run.drover(in: repository, ["hosts", "trust", host.name, "--fingerprint", "\(fingerprints[host.name]!)"])
+                guard trust.status == 0 else { throw AgentTestError("drover hosts trust \(host.name) failed: \(trust)") }
+            }
+            try await body(BootedFleet(hosts: hosts, repository: repository, installOutput: outputs, fingerprints: fingerprints))
         } catch {
             await tearDown(await booted.all, repository)
             throw error
@@ -68,6 +79,15 @@ struct BootedFleet: Sendable {
     @discardableResult
     static func install(on host: BootedHost, binary: String = agentPath) async throws -> String {
         try await host.runChecked([checkout + "/deploy/install-agent.sh", "--binary", binary, "--listen", "\(host.address):\(port)"])
+    }
+
+    /// The `tls_fingerprint = "sha256:…"` of the inventory entry the install script printed.
+    static func printedFingerprint(in output: String) throws -> CertificateFingerprint {
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("tls_fingerprint = ") }),
+              let value = line.split(separator: "\"").dropFirst().first else {
+            throw AgentTestError("the install script printed no tls_fingerprint:\n\(output)")
+        }
+        return try CertificateFingerprint(parsing: String(value))
     }
 
     private static func tearDown(_ hosts: [BootedHost], _ repository: String) async {
@@ -102,7 +122,8 @@ struct BootedFleet: Sendable {
     func agent(_ host: BootedHost) throws -> AgentClient {
         let token = try String(contentsOfFile: repository + "/deploy/tokens/" + host.name, encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        return AgentClient(host: host.name, baseURL: "http://\(host.address):\(Self.port)", token: token)
+        return AgentClient(host: host.name, baseURL: "https://\(host.address):\(Self.port)", token: token,
+                           transport: .pinned(fingerprints[host.name]!))
     }
 
     /// One service on one host, as the agent reports it.

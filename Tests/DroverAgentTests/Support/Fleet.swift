@@ -3,8 +3,9 @@ import Foundation
 import Testing
 
 /// Several hosts for tests of the `drover` CLI: each its own throwaway systemd manager (with a
-/// journal) and its own agent, and a repository directory with `deploy/hosts.toml` naming
-/// them `host-1`, `host-2`, … Torn down whatever the test did.
+/// journal) and its own agent serving HTTPS with its own certificate, and a repository
+/// directory with `deploy/hosts.toml` naming them `host-1`, `host-2`, … each pinned to its
+/// agent's fingerprint, as `drover hosts trust` writes it. Torn down whatever the test did.
 struct Fleet: Sendable {
     let agents: [AgentProcess]
     /// The repository: `deploy/` holds the inventory and the manifests.
@@ -20,10 +21,11 @@ struct Fleet: Sendable {
                 for _ in 0..<count {
                     let manager = try await ThrowawayUserManager.boot()
                     managers.append(manager)
-                    agents.append(try await AgentProcess.start(on: manager, extraConfig: "journal_dir = \"\(manager.journalDirectory!)\""))
+                    agents.append(try await AgentProcess.start(on: manager, tls: true, extraConfig: "journal_dir = \"\(manager.journalDirectory!)\""))
                 }
-                let inventory = agents.enumerated().map { index, agent in
-                    "[hosts.host-\(index + 1)]\naddress = \"127.0.0.1\"\nport = \(agent.port)\ntoken_file = \"\(agent.stateDirectory)/token\"\n"
+                let inventory = try agents.enumerated().map { index, agent in
+                    "[hosts.host-\(index + 1)]\naddress = \"127.0.0.1\"\nport = \(agent.port)\ntls_fingerprint = \"\(try agent.fingerprint())\"\n"
+                        + "token_file = \"\(agent.stateDirectory)/token\"\n"
                 }.joined(separator: "\n")
                 try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
                 try await body(Fleet(agents: agents, repository: repository))

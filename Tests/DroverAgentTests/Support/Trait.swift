@@ -43,10 +43,10 @@ struct Bed: Sendable {
     static func require() throws -> Bed { try #require(current, "needs the .userManager suite trait") }
 
     /// A fresh agent on this suite's manager; stopped by the caller.
-    func agent(extraConfig: String = "") async throws -> AgentProcess {
+    func agent(tls: Bool = false, extraConfig: String = "") async throws -> AgentProcess {
         // The manager's own journal, so failures carry the instances' last lines.
         let journal = manager.journalDirectory.map { "journal_dir = \"\($0)\"\n" } ?? ""
-        return try await AgentProcess.start(on: manager, extraConfig: journal + extraConfig)
+        return try await AgentProcess.start(on: manager, tls: tls, extraConfig: journal + extraConfig)
     }
 }
 
