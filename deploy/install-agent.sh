@@ -6,9 +6,10 @@
 #
 # Install: the binary goes to /usr/local/bin/drover-agent, the unit to
 # /etc/systemd/system/drover-agent.service; /var/lib/drover (state) and /etc/drover (0700, with
-# the API token and the agent's own TLS key and certificate, 0600) are created; the agent is
-# enabled and started, and its address and an inventory entry are printed, with the SHA-256
-# fingerprint of its certificate to pin. Running it again is safe: what is already in place is
+# the agent's own TLS key and certificate, 0600) are created; the agent is enabled and started;
+# on first install an admin API token named "install" is made (kept by the agent as a hash
+# only) and printed this once; and its address and an inventory entry are printed, with the
+# SHA-256 fingerprint of its certificate to pin. Running it again is safe: what is already in place is
 # left alone, and a new binary or unit restarts the agent only. The services the agent runs are units of
 # their own and keep running (the agent adopts them when it starts again).
 #
@@ -52,7 +53,6 @@ bin_path=/usr/local/bin/drover-agent
 unit_path=/etc/systemd/system/drover-agent.service
 state_dir=/var/lib/drover
 config_dir=/etc/drover
-token_path=$config_dir/token
 config_path=$config_dir/agent.toml
 managed_unit_dir=/etc/systemd/system
 
@@ -80,7 +80,7 @@ if [ "$mode" = uninstall ]; then
             say "stopped ${#running[@]} and removed ${#units[@]} generated unit(s)"
         fi
         rm -rf "$state_dir" "$config_dir"
-        say "removed $state_dir and $config_dir (releases, state, token)"
+        say "removed $state_dir and $config_dir (releases, state, tokens, TLS key)"
     fi
     systemctl daemon-reload
     systemctl reset-failed 'drover-*' 2>/dev/null || true
@@ -142,12 +142,6 @@ place "$unit" "$unit_path" 0644
 
 install -d -m 0755 "$state_dir"
 install -d -m 0700 "$config_dir"
-if [ ! -s "$token_path" ]; then
-    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$token_path.new"; echo >> "$token_path.new")
-    mv -f "$token_path.new" "$token_path"
-    say "created the API token $token_path (mode 0600)"
-fi
-chmod 0600 "$token_path"
 
 if [ -n "$listen" ]; then
     line="listen = \"$listen\""
@@ -183,6 +177,12 @@ address="${address#[}"; address="${address%]}"
 systemctl is-active --quiet drover-agent.service || fail "drover-agent is not running; see: journalctl -u drover-agent -n 50"
 tls=yes
 if [ -f "$config_path" ] && grep -Eq '^tls *= *false' "$config_path"; then tls=no; fi
+# The first install's token: admin, named "install", printed this once (the agent keeps its
+# hash only). A token file of an earlier version was moved into the agent's store under that
+# name when it started.
+token=$("$bin_path" token add install --scope admin --if-missing 2>/dev/null) \
+    || fail "could not make the API token ('$bin_path token add install --scope admin' failed)"
+[ -z "$token" ] || say "made the admin API token 'install' (shown below this once; the agent keeps only its hash)"
 fingerprint=""
 if [ "$tls" = yes ]; then
     fingerprint=$("$bin_path" fingerprint) || fail "cannot read the agent's certificate ('$bin_path fingerprint' failed); see: journalctl -u drover-agent -n 50"
@@ -206,7 +206,7 @@ Add it to the inventory (deploy/hosts.toml) of the machine you deploy from:
     address = "$shown"
     port = $port
     tls_fingerprint = "$fingerprint"
-    token_file = "tokens/$host"    # a copy of this host's $token_path (keep it mode 0600)
+    token_file = "tokens/$host"    # the API token, in a file of its own (mode 0600)
 
 or, with the entry already there without the pin, check and pin it from that machine:
 
@@ -222,9 +222,21 @@ Add it to the inventory (deploy/hosts.toml) of this machine:
     address = "$shown"
     port = $port
     plaintext = true
-    token_file = "tokens/$host"    # a copy of this host's $token_path (keep it mode 0600)
+    token_file = "tokens/$host"    # the API token, in a file of its own (mode 0600)
 
 EOF
+fi
+if [ -n "$token" ]; then
+cat <<EOF
+The API token (admin; save it as deploy/tokens/$host, mode 0600 — it is not shown again):
+
+    $token
+
+More, with other scopes, on this host: drover-agent token add NAME --scope read|deploy|admin
+
+EOF
+else
+    echo "Its API tokens are kept: 'drover-agent token list' shows them; 'drover-agent token add NAME --scope deploy' makes another."
 fi
 case "$address" in
     127.*|::1) echo "It listens on loopback only: to deploy from another machine, run again with --listen 0.0.0.0:$port (or this host's address)." ;;

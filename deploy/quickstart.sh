@@ -67,7 +67,7 @@ if booted; then
     say "3/5 systemd is PID 1 here: installing the agent as a system service"
     "$repo/deploy/install-agent.sh" --listen 127.0.0.1:7070 | sed 's/^/    /'
     address=127.0.0.1 url_host=127.0.0.1
-    install -m 0600 /etc/drover/token "$work/token"
+    (umask 077; /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token")
 else
     say "3/5 systemd is not PID 1 here: booting a throwaway host with systemd-nspawn to run the agent in (it stays up; 'deploy/quickstart.sh --stop' removes it)"
     if ! host_leader >/dev/null; then
@@ -115,7 +115,7 @@ else
     say "    host drover-quickstart is up at $subnet.2"
     inside "$repo/deploy/install-agent.sh" --binary "$repo/.build/release/drover-agent" --listen "$subnet.2:7070" | sed 's/^/    /'
     address=$subnet.2 url_host=$subnet.2
-    (umask 077; inside cat /etc/drover/token > "$work/token")
+    (umask 077; inside /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token")
 fi
 
 cat > "$work/hosts.toml" <<EOF

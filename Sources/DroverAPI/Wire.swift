@@ -153,13 +153,19 @@ public struct EventInfo: Codable, Sendable, Equatable {
     public var service: String?
     public var kind: String
     public var message: String
+    /// The name of the token whose request made the change; absent for the agent's own doing.
+    public var by: String?
+    /// The client address that request came from.
+    public var from: String?
 
-    public init(id: Int64, time: Date, service: String?, kind: String, message: String) {
+    public init(id: Int64, time: Date, service: String?, kind: String, message: String, by: String? = nil, from: String? = nil) {
         self.id = id
         self.time = time
         self.service = service
         self.kind = kind
         self.message = message
+        self.by = by
+        self.from = from
     }
 }
 

@@ -15,7 +15,7 @@ struct DroverAgentCommand: AsyncParsableCommand {
         commandName: "drover-agent",
         abstract: "Install releases as versioned systemd units and run their instances, over an authenticated HTTPS API.",
         version: version,
-        subcommands: [Run.self, Fingerprint.self],
+        subcommands: [Run.self, Token.self, Fingerprint.self],
         defaultSubcommand: Run.self
     )
 }
@@ -32,7 +32,7 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .customLong("state-dir"), help: "State directory (default /var/lib/drover; with --user $XDG_STATE_HOME/drover).")
     var stateDirectory: String?
 
-    @Option(name: .customLong("token-file"), help: "API token file, created on first start (default /etc/drover/token; with --user <state-dir>/token). The TLS certificate and key are kept beside it.")
+    @Option(name: .customLong("token-file"), help: "A plain token file of an earlier version, moved into the store (as a hash) on start (default /etc/drover/token; with --user <state-dir>/token). The TLS certificate and key are kept beside it.")
     var tokenFile: String?
 
     @Option(name: .customLong("unit-dir"), help: "Where to write unit files (default /etc/systemd/system; with --user $XDG_CONFIG_HOME/systemd/user).")
@@ -85,7 +85,6 @@ extension DroverAgentCommand {
             let environment = ProcessInfo.processInfo.environment
             let configuration = try options.resolveConfiguration(environment: environment)
 
-            let token = try AgentToken.loadOrCreate(at: configuration.tokenFile, logger: logger)
             let tls = configuration.tls ? try AgentTLS.load(configuration, logger: logger) : nil
             let address = configuration.defaultBusAddress(environment: environment)
             let systemd = try await SystemdClient.connect(to: address, logger: logger)
@@ -93,7 +92,7 @@ extension DroverAgentCommand {
 
             let notifier = SystemdNotifier()
             let scheme = tls == nil ? "http" : "https"
-            let application = try buildApplication(agent: agent, token: token, tls: tls, version: DroverAgentCommand.version, logger: logger) { port in
+            let application = try buildApplication(agent: agent, tls: tls, version: DroverAgentCommand.version, logger: logger) { port in
                 var metadata: Logger.Metadata = ["address": "\(scheme)://\(configuration.host):\(port)", "scope": "\(configuration.scope)", "systemd": "\(address)"]
                 if let tls { metadata["fingerprint"] = "\(tls.fingerprint)" }
                 logger.info("listening", metadata: metadata)

@@ -38,6 +38,15 @@ struct BenchAgent {
         let port = try freeLoopbackPort()
         // Plain HTTP on loopback, as the figures before TLS were taken: what is measured is the agent's work.
         try "tls = false\n".write(toFile: work + "/agent.toml", atomically: true, encoding: .utf8)
+        // An admin token as a plain file, which the agent moves into its store on start; a
+        // copy stays with the benchmark (work/token) for its clients and inventories.
+        try FileManager.default.createDirectory(atPath: work + "/state", withIntermediateDirectories: true)
+        let token = "drover_bench_" + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        for path in [work + "/state/token", work + "/token"] {
+            guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(path)")
+            }
+        }
         let process = try ChildProcess.spawn(
             builtExecutable("drover-agent"),
             ["--user", "--listen", "127.0.0.1:\(port)", "--state-dir", work + "/state", "--unit-dir", manager.unitDirectory,
@@ -50,7 +59,6 @@ struct BenchAgent {
             (try? await HTTPClient.shared.get(url: base + "/v1/health").get().status) == .ok
         }
         guard up else { throw ValidationError("the agent did not come up; see \(work)/agent.log") }
-        let token = try String(contentsOfFile: work + "/state/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return BenchAgent(manager: manager, process: process, base: base, token: token, work: work)
     }
 

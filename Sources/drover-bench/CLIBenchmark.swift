@@ -84,7 +84,7 @@ struct CLIBenchmark: AsyncParsableCommand {
         var text = ""
         for (index, agent) in agents.enumerated() {
             let port = agent.base.split(separator: ":").last!
-            text += "[hosts.agent-\(index)]\naddress = \"127.0.0.1\"\nport = \(port)\nplaintext = true\ntoken_file = \"\(agent.work)/state/token\"\n\n"
+            text += "[hosts.agent-\(index)]\naddress = \"127.0.0.1\"\nport = \(port)\nplaintext = true\ntoken_file = \"\(agent.work)/token\"\n\n"
         }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path

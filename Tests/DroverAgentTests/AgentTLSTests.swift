@@ -48,12 +48,13 @@ struct AgentTLSTests {
         defer { try? FileManager.default.removeItem(atPath: repository) }
         try FileManager.default.createDirectory(atPath: repository + "/deploy", withIntermediateDirectories: true)
         let inventoryPath = repository + "/deploy/hosts.toml"
+        try (first.token + "\n").write(toFile: repository + "/deploy/host-1.token", atomically: true, encoding: .utf8)
         let unpinned = """
             # the fleet
             [hosts.host-1]
             address = "127.0.0.1"   # loopback, for the test
             port = \(first.port)
-            token_file = "\(first.stateDirectory)/token"
+            token_file = "host-1.token"
 
             [groups]
             web = ["host-1"]
@@ -80,8 +81,8 @@ struct AgentTLSTests {
         let trust = try await drover("hosts", "trust", "host-1", "--fingerprint", "\(fingerprint)")
         #expect(trust.status == 0, "\(trust)")
         let pinned = try String(contentsOfFile: inventoryPath, encoding: .utf8)
-        #expect(pinned == unpinned.replacingOccurrences(of: "token_file = \"\(first.stateDirectory)/token\"\n",
-                                                       with: "token_file = \"\(first.stateDirectory)/token\"\ntls_fingerprint = \"\(fingerprint)\"\n"), "\(pinned)")
+        #expect(pinned == unpinned.replacingOccurrences(of: "token_file = \"host-1.token\"\n",
+                                                       with: "token_file = \"host-1.token\"\ntls_fingerprint = \"\(fingerprint)\"\n"), "\(pinned)")
         let hosts = try await drover("hosts")
         #expect(hosts.status == 0 && hosts.stdout.contains("https://127.0.0.1:\(first.port)"), "\(hosts)")
         #expect(try await drover("status").status == 0)

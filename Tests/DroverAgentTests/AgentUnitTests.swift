@@ -32,13 +32,15 @@ struct AgentUnitTests {
         let bed = try Bed.require()
         let state = bed.manager.root + "/unit-agent"
         let port = try freeLoopbackPort()
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let token = try AgentProcess.writeTokenFile(in: state)
         try bed.manager.installUnit("drover-agent.service", contents: try Self.adaptedUnit(state: state, port: port, manager: bed.manager))
         try await bed.systemd.reload()
 
         // Type=notify: the start job ends with READY=1, which the agent sends once it listens.
         try await bed.systemd.startUnit("drover-agent.service")
         // HTTPS by default, with the certificate the agent made on this first start.
-        let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port, tls: true)
+        let agent = try AgentProcess.attach(manager: bed.manager, stateDirectory: state, port: port, token: token, tls: true)
         #expect(try await agent.request(.GET, "/v1/health", authorized: false).status == .ok, "the API answers as soon as the unit is active")
         let first = try await bed.systemd.status(of: "drover-agent.service")
         #expect(first.isActive)

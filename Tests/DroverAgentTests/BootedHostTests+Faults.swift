@@ -190,8 +190,8 @@ extension BootedHostTests {
     @Test func aFullStateDiskRefusesTheUploadWith507AndKeepsNothing() async throws {
         try await BootedFleet.run(hosts: 1) { fleet in
             let host = fleet.hosts[0]
-            // The state directory on a 40 MiB filesystem.
-            try await host.runChecked(["sh", "-c", "systemctl stop drover-agent && mount -t tmpfs -o size=40m drover-state /var/lib/drover && systemctl start drover-agent"])
+            // The state directory on a 40 MiB filesystem, with what it held (the store: its tokens).
+            try await host.runChecked(["sh", "-c", "systemctl stop drover-agent && cp -a /var/lib/drover /root/state-copy && mount -t tmpfs -o size=40m drover-state /var/lib/drover && cp -a /root/state-copy/. /var/lib/drover/ && systemctl start drover-agent"])
             let big = fleet.repository + "/big"
             try #require(FileManager.default.createFile(atPath: big, contents: Data(count: 64 << 20)))
             let refusal = await #expect(throws: AgentClientError.self) {

@@ -32,7 +32,7 @@ struct CLIFailureTests {
             try "not-the-token\n".write(toFile: wrong, atomically: true, encoding: .utf8)
             let inventory = fleet.repository + "/deploy/hosts.toml"
             let text = try String(contentsOfFile: inventory, encoding: .utf8)
-            try text.replacingOccurrences(of: "\(fleet.agents[2].stateDirectory)/token", with: wrong).write(toFile: inventory, atomically: true, encoding: .utf8)
+            try text.replacingOccurrences(of: "tokens/host-3", with: wrong).write(toFile: inventory, atomically: true, encoding: .utf8)
 
             let clock = ContinuousClock(), started = clock.now
             let json = try await fleet.drover("status", "--json")

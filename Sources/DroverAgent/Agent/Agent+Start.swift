@@ -17,9 +17,13 @@ extension Agent {
     static func start(configuration: AgentConfiguration, unitControl systemd: any UnitControl, logger: Logger) async throws -> Agent {
         let files = ReleaseFiles(stateDirectory: configuration.stateDirectory)
         try await files.prepare()
-        let path = configuration.stateDirectory + "/state.sqlite"
+        let path = configuration.storePath
         // Opening runs the migrations: blocking SQLite work, on the I/O pool.
         let store = try await NIOThreadPool.singleton.runIfActive { try StateStore(path: path) }
+        try await AgentTokens.migrateTokenFile(at: configuration.tokenFile, into: store, logger: logger)
+        if try await store.tokens().isEmpty {
+            logger.warning("this agent has no API token yet: every request but health is refused. Make one on this host: drover-agent token add NAME --scope admin")
+        }
         let context = AgentContext(
             configuration: configuration, store: store, files: files,
             units: UnitFiles(directory: configuration.unitDirectory, scope: configuration.scope, files: files),

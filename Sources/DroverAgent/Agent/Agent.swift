@@ -18,6 +18,8 @@ public final class Agent: Sendable {
     let runners: RunnerRegistry
     /// Open log follows, bounded: each holds a journal open.
     let logFollowers: LogFollowerLimit
+    /// The API's tokens, checked on every request.
+    let tokens: AgentTokens
     /// Set once the agent's graceful shutdown has begun: health answers 503 from then on, so a
     /// client waiting for a restarted agent does not take the one still stopping for it.
     private let stopping = Atomic<Bool>(false)
@@ -32,6 +34,7 @@ public final class Agent: Sendable {
         self.context = context
         self.runners = RunnerRegistry(context: context)
         self.logFollowers = LogFollowerLimit(maximum: context.configuration.maxLogFollowers)
+        self.tokens = AgentTokens(store: context.store, limiter: AuthFailureLimiter(maxFailures: context.configuration.authFailuresPerMinute))
     }
 
     // MARK: Reading

@@ -32,6 +32,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var journalDirectory: String?
     /// Most log follows open at once (each holds a journal open); one more is refused with 429.
     public var maxLogFollowers: Int = 64
+    /// Wrong tokens a client address may present within a minute before it must wait a minute.
+    public var authFailuresPerMinute: Int = 10
     /// How often each service's reconciler rereads every unit and checks the unit files, on top
     /// of reacting to systemd's signals at once.
     public var reconcileInterval: Duration = .seconds(30)
@@ -45,6 +47,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var tlsKey: String?
     /// A CA whose certificates clients must present (mutual TLS); nil: no client certificate.
     public var tlsClientCA: String?
+
+    /// The SQLite state: services, releases, events, tokens' hashes.
+    public var storePath: String { stateDirectory + "/state.sqlite" }
 
     /// The certificate served: the configured one, or the self-made one beside the token file.
     public var certificatePath: String { tlsCertificate ?? configurationDirectory + "/agent.crt" }
@@ -125,6 +130,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let value = try file.string("journal_dir") { journalDirectory = value }
             if let value = try file.integer("reconcile_interval_seconds", in: 1...3_600) { reconcileInterval = .seconds(value) }
             if let value = try file.integer("max_log_followers", in: 1...4_096) { maxLogFollowers = value }
+            if let value = try file.integer("auth_failures_per_minute", in: 1...100_000) { authFailuresPerMinute = value }
             if let value = try file.bool("tls") { tls = value }
             if let value = try file.bool("allow_plaintext") { allowPlaintext = value }
             if let value = try file.string("tls_certificate") { tlsCertificate = value }

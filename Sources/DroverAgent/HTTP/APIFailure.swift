@@ -10,18 +10,21 @@ public struct APIFailure: HTTPResponseError, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
+    /// Headers the answer carries besides its content type (`Retry-After`, …).
+    public let headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
     }
 
     public var description: String { "\(code): \(message)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSONEncoder.droverAPI.encode(APIErrorBody(code: code, message: message))
-        var headers = HTTPFields()
+        var headers = self.headers
         headers[.contentType] = "application/json"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"drover-agent\"" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))

@@ -6,17 +6,17 @@ import Logging
 
 /// Builds the agent's HTTP application; shared by `drover-agent` and the tests.
 ///
-/// `GET /v1/health` answers without a token; every other route, `GET /metrics` included, needs it.
+/// `GET /v1/health` answers without a token; every other route, `GET /metrics` included, needs
+/// a token whose scope allows it (`TokenScope.needed`).
 /// With `tls`, the API is HTTPS only: no plain HTTP listener exists beside it.
 public func buildApplication(
     agent: Agent,
-    token: AgentToken,
     tls: AgentTLS? = nil,
     version: String,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: AgentRequestContext.self)
     router.add(middleware: ErrorMiddleware(routes: APIRoutes()))
     router.get("/v1/health") { _, _ in
         // The API still answers while the agent stops (ServiceGroup stops it last); health
@@ -25,7 +25,7 @@ public func buildApplication(
         return try json(HealthResponse(status: "ok", version: version, scope: agent.configuration.scope,
                                 metricsSource: agent.cgroups.source))
     }
-    let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
+    let api = router.group("v1").add(middleware: TokenAuthMiddleware(tokens: agent.tokens))
     ServicesController(agent: agent).addRoutes(to: api)
     ScalingController(agent: agent).addRoutes(to: api)
     DeploymentsController(agent: agent).addRoutes(to: api)
@@ -41,7 +41,7 @@ public func buildApplication(
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
     }
     let exporter = MetricsExporter(agent: agent)
-    router.group("metrics").add(middleware: BearerTokenMiddleware(token: token)).get { _, _ in
+    router.group("metrics").add(middleware: TokenAuthMiddleware(tokens: agent.tokens)).get { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: try await exporter.scrape())))
     }

@@ -4,7 +4,7 @@ import Hummingbird
 
 /// Deployments, rollbacks and the event log, under `/v1`.
 struct DeploymentsController {
-    typealias Context = BasicRequestContext
+    typealias Context = AgentRequestContext
     let agent: Agent
 
     func addRoutes(to group: RouterGroup<Context>) {

@@ -4,7 +4,7 @@ import Hummingbird
 
 /// A service's autoscaling policy and live resize, under `/v1/services/:service`.
 struct ScalingController {
-    typealias Context = BasicRequestContext
+    typealias Context = AgentRequestContext
     let agent: Agent
 
     func addRoutes(to group: RouterGroup<Context>) {

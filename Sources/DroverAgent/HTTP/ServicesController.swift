@@ -8,7 +8,7 @@ import NIOCore
 /// Services and their releases, instances, scale and logs, under `/v1` (the token is checked
 /// before any of them).
 struct ServicesController {
-    typealias Context = BasicRequestContext
+    typealias Context = AgentRequestContext
     let agent: Agent
 
     func addRoutes(to group: RouterGroup<Context>) {

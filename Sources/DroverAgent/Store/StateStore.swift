@@ -95,6 +95,21 @@ public final class StateStore: Sendable {
                 CREATE INDEX events_by_deployment ON events(deployment_id, id);
                 """)
         }
+        migrator.registerMigration("0006-tokens") { db in
+            // Named, scoped API tokens, kept as the SHA-256 of the token: never the token.
+            // Events say which token made a change, and from which client address.
+            try db.execute(sql: """
+                CREATE TABLE tokens (
+                    name TEXT PRIMARY KEY,
+                    scope TEXT NOT NULL,
+                    hash BLOB NOT NULL UNIQUE,
+                    created_at DATETIME NOT NULL,
+                    last_used_at DATETIME
+                );
+                ALTER TABLE events ADD COLUMN actor TEXT;
+                ALTER TABLE events ADD COLUMN client TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -259,10 +274,10 @@ public final class StateStore: Sendable {
     /// Sets (nil: removes) the service's live resize and logs it, in one transaction.
     public func setInstanceLimits(_ limits: InstanceLimits?, of service: ServiceName, event kind: String, _ message: String) async throws {
         let text = try limits.map { String(decoding: try JSONEncoder.droverAPI.encode($0), as: UTF8.self) }
+        let origin = RequestOrigin.current
         try await database.write { db in
             try db.execute(sql: "UPDATE services SET instance_limits = ? WHERE name = ?", arguments: [text, service.rawValue])
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [StoredTime.now, service.rawValue, kind, message])
+            try Self.insertEvent(db, kind, service: service.rawValue, message, origin: origin)
         }
     }
 
@@ -271,21 +286,21 @@ public final class StateStore: Sendable {
     /// Sets (or replaces) the service's autoscaling policy and logs it, in one transaction.
     public func setAutoscalePolicy(_ policy: AutoscalePolicy, of service: ServiceName, event message: String) async throws {
         let text = String(decoding: try JSONEncoder.droverAPI.encode(policy), as: UTF8.self)
+        let origin = RequestOrigin.current
         try await database.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO autoscale_policies (service, policy, updated_at) VALUES (?, ?, ?)",
                            arguments: [service.rawValue, text, StoredTime.now])
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [StoredTime.now, service.rawValue, "autoscale.enabled", message])
+            try Self.insertEvent(db, "autoscale.enabled", service: service.rawValue, message, origin: origin)
         }
     }
 
     /// Turns autoscaling off and logs why; returns whether it was on.
     public func deleteAutoscalePolicy(of service: ServiceName, because reason: String = "autoscaling turned off; the count stays where it is") async throws -> Bool {
-        try await database.write { db in
+        let origin = RequestOrigin.current
+        return try await database.write { db in
             try db.execute(sql: "DELETE FROM autoscale_policies WHERE service = ?", arguments: [service.rawValue])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [StoredTime.now, service.rawValue, "autoscale.disabled", reason])
+            try Self.insertEvent(db, "autoscale.disabled", service: service.rawValue, reason, origin: origin)
             return true
         }
     }
@@ -316,10 +331,19 @@ public final class StateStore: Sendable {
 
     /// Appends to the event log: what happened, to which service, and why.
     public func record(_ kind: String, service: ServiceName?, deployment: String? = nil, _ message: String) async throws {
+        // A change made for an API request names its token and client (`RequestOrigin`, read
+        // here, in the request's task); the agent's own (a rollout step, a crash seen, an
+        // autoscaling decision) names none.
+        let origin = RequestOrigin.current
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [StoredTime.now, service?.rawValue, kind, message, deployment])
+            try Self.insertEvent(db, kind, service: service?.rawValue, deployment: deployment, message, origin: origin)
         }
+    }
+
+    /// The one way an event row is written: with the request's token and client, if any.
+    static func insertEvent(_ db: Database, _ kind: String, service: String?, deployment: String? = nil, _ message: String, origin: RequestOrigin?) throws {
+        try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id, actor, client) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [StoredTime.now, service, kind, message, deployment, origin?.token, origin?.client])
     }
 
     /// Events oldest first: the last `limit`, or with `after`, the first `limit` newer than that
@@ -334,8 +358,13 @@ public final class StateStore: Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM events \(filter) ORDER BY id \(after == nil ? "DESC" : "ASC") LIMIT ?",
                                         arguments: arguments)
             return (after == nil ? rows.reversed() : rows)
-                .map { EventInfo(id: $0["id"], time: $0.time("time"), service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+                .map(Self.event)
         }
+    }
+
+    static func event(_ row: Row) -> EventInfo {
+        EventInfo(id: row["id"], time: row.time("time"), service: row["service"], kind: row["kind"], message: row["message"],
+                  by: String.fromDatabaseValue(row["actor"] as DatabaseValue), from: String.fromDatabaseValue(row["client"] as DatabaseValue))
     }
 
     // MARK: Deployments
@@ -355,11 +384,11 @@ public final class StateStore: Sendable {
     /// Moves a deployment to `state` and logs why, in one transaction: whoever sees the new
     /// state also finds its event.
     public func transition(_ deployment: DeploymentInfo, to state: DeploymentState, reason: String?, event kind: String, _ message: String) async throws {
+        let origin = RequestOrigin.current
         try await database.write { db in
             try db.execute(sql: "UPDATE deployments SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?",
                            arguments: [state.rawValue, reason, StoredTime.now, deployment.id])
-            try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [StoredTime.now, deployment.service.rawValue, kind, "deployment \(deployment.id): \(message)", deployment.id])
+            try Self.insertEvent(db, kind, service: deployment.service.rawValue, deployment: deployment.id, "deployment \(deployment.id): \(message)", origin: origin)
         }
     }
 
@@ -378,7 +407,7 @@ public final class StateStore: Sendable {
     public func events(ofDeployment id: String, service: ServiceName, after: Int64) async throws -> [EventInfo] {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM events WHERE deployment_id = ? AND id > ? ORDER BY id", arguments: [id, after])
-                .map { EventInfo(id: $0["id"], time: $0.time("time"), service: $0["service"], kind: $0["kind"], message: $0["message"]) }
+                .map(Self.event)
         }
     }
 
@@ -403,8 +432,7 @@ public final class StateStore: Sendable {
                     let reason = "the agent restarted and could not read this deployment's stored record to resume it: \(error)"
                     try db.execute(sql: "UPDATE deployments SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?",
                                    arguments: [reason, StoredTime.now, id])
-                    try db.execute(sql: "INSERT INTO events (time, service, kind, message, deployment_id) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [StoredTime.now, row["service"] as String, "deployment.failed", "deployment \(id): \(reason)", id])
+                    try Self.insertEvent(db, "deployment.failed", service: row["service"] as String, deployment: id, "deployment \(id): \(reason)", origin: nil)
                     unreadable.append((id, error))
                 }
             }

@@ -71,19 +71,55 @@ final class AgentProcess: Sendable {
             "--user", "--listen", "127.0.0.1:\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
             "--bus", manager.busAddress.address, "--config", config,
         ]
+        // An admin token, as a plain token file the agent moves into its store (as a hash)
+        // and deletes on start: the test keeps the only copy.
+        let token = try writeTokenFile(in: state)
         let child = try spawn(arguments, state: state, port: port)
         try manager.adopt(child.pid)
         let agent = AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range,
-                                 token: "", tls: tls, clientTLS: clientTLS, child: child, arguments: arguments)
+                                 token: token, tls: tls, clientTLS: clientTLS, child: child, arguments: arguments)
         try await agent.waitUntilHealthy()
-        let token = try String(contentsOfFile: state + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        return AgentProcess(manager: manager, stateDirectory: state, port: port, portRange: range, token: token,
-                            tls: tls, clientTLS: clientTLS, child: child, arguments: arguments)
+        return agent
     }
 
+    /// Writes a new random token to `<state>/token` (mode 0600) and returns it.
+    static func writeTokenFile(in state: String) throws -> String {
+        let token = "drover_test_" + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        guard FileManager.default.createFile(atPath: state + "/token", contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw AgentTestError("cannot write \(state)/token")
+        }
+        return token
+    }
+
+    /// Makes a token with `drover-agent token add`, as an operator on the host would.
+    func addToken(_ name: String, scope: String) async throws -> String {
+        let output = stateDirectory + "/../token-\(name)-\(UUID().uuidString.prefix(6)).out"
+        defer { unlink(output) }
+        let child = try ChildProcess.spawn(agentPath, ["token", "add", name, "--scope", scope] + tokenCommandArguments,
+                                           environment: ["PATH": "/usr/bin:/bin", "HOME": stateDirectory], output: output)
+        let status = await child.wait()
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        guard status == 0, let token = text.split(separator: "\n").first(where: { $0.hasPrefix("drover_") }) else {
+            throw AgentTestError("drover-agent token add \(name) failed (exit \(status)): \(text)")
+        }
+        return String(token)
+    }
+
+    /// Runs `drover-agent token ARGUMENTS` on this agent's state; its exit status and output.
+    func tokenCommand(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let output = stateDirectory + "/../token-\(UUID().uuidString.prefix(6)).out"
+        defer { unlink(output) }
+        let child = try ChildProcess.spawn(agentPath, ["token"] + arguments + tokenCommandArguments,
+                                           environment: ["PATH": "/usr/bin:/bin", "HOME": stateDirectory], output: output)
+        let status = await child.wait()
+        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+
+    /// The options that make `drover-agent token` find this agent's store.
+    private var tokenCommandArguments: [String] { ["--user", "--state-dir", stateDirectory, "--config", stateDirectory + ".toml"] }
+
     /// Talks to an agent something else started (e.g. systemd, from its unit); cannot stop it.
-    static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int, tls: Bool = false) throws -> AgentProcess {
-        let token = try String(contentsOfFile: stateDirectory + "/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    static func attach(manager: ThrowawayUserManager, stateDirectory: String, port: Int, token: String, tls: Bool = false) throws -> AgentProcess {
         return AgentProcess(manager: manager, stateDirectory: stateDirectory, port: port, portRange: 20000...29999,
                             token: token, tls: tls, clientTLS: nil, child: nil, arguments: [])
     }

@@ -54,7 +54,7 @@ struct BootedFleet: Sendable {
                 let output = try await install(on: host)
                 outputs.append(output)
                 fingerprints[host.name] = try printedFingerprint(in: output)
-                let token = try await host.runChecked(["cat", "/etc/drover/token"])
+                let token = try printedToken(in: output)
                 let tokenFile = repository + "/deploy/tokens/" + host.name
                 guard FileManager.default.createFile(atPath: tokenFile, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
                     throw AgentTestError("cannot write \(tokenFile)")
@@ -88,6 +88,14 @@ struct BootedFleet: Sendable {
             throw AgentTestError("the install script printed no tls_fingerprint:\n\(output)")
         }
         return try CertificateFingerprint(parsing: String(value))
+    }
+
+    /// The admin token the install script made and printed once (`drover_…`).
+    static func printedToken(in output: String) throws -> String {
+        guard let line = output.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("drover_") }) else {
+            throw AgentTestError("the install script printed no token:\n\(output)")
+        }
+        return line.trimmingCharacters(in: .whitespaces) + "\n"
     }
 
     private static func tearDown(_ hosts: [BootedHost], _ repository: String) async {

@@ -23,9 +23,13 @@ struct Fleet: Sendable {
                     managers.append(manager)
                     agents.append(try await AgentProcess.start(on: manager, tls: true, extraConfig: "journal_dir = \"\(manager.journalDirectory!)\""))
                 }
+                try FileManager.default.createDirectory(atPath: repository + "/deploy/tokens", withIntermediateDirectories: true)
                 let inventory = try agents.enumerated().map { index, agent in
-                    "[hosts.host-\(index + 1)]\naddress = \"127.0.0.1\"\nport = \(agent.port)\ntls_fingerprint = \"\(try agent.fingerprint())\"\n"
-                        + "token_file = \"\(agent.stateDirectory)/token\"\n"
+                    let name = "host-\(index + 1)"
+                    guard FileManager.default.createFile(atPath: repository + "/deploy/tokens/\(name)", contents: Data((agent.token + "\n").utf8),
+                                                         attributes: [.posixPermissions: 0o600]) else { throw AgentTestError("cannot write the token of \(name)") }
+                    return "[hosts.\(name)]\naddress = \"127.0.0.1\"\nport = \(agent.port)\ntls_fingerprint = \"\(try agent.fingerprint())\"\n"
+                        + "token_file = \"tokens/\(name)\"\n"
                 }.joined(separator: "\n")
                 try inventory.write(toFile: repository + "/deploy/hosts.toml", atomically: true, encoding: .utf8)
                 try await body(Fleet(agents: agents, repository: repository))
