@@ -48,7 +48,8 @@ let package = Package(
 
         // Wire types of the agent API, shared by the agent and its clients (the CLI, tests).
         // openapi.json is compiled in (embedInCode): the agent serves it, with no resource bundle to install.
-        .target(name: "DroverAPI", dependencies: ["DroverCore"], resources: [.embedInCode("openapi.json")]),
+        .target(name: "DroverAPI", dependencies: ["DroverCore", .product(name: "Crypto", package: "swift-crypto")],
+                resources: [.embedInCode("openapi.json")]),
 
         // The typed client of the agent API, shared by the CLI, the benchmarks and the tests.
         .target(

@@ -6,4 +6,8 @@ public enum APIHeaders {
     /// it the release runs its single file with no arguments (a tarball needs one, to name
     /// its binary).
     public static let spec = "Drover-Spec"
+    /// The values of the secrets the spec names: base64 of a JSON object, name to base64 of
+    /// the value. Sent with the upload (over TLS, or from the agent's own host), checked against
+    /// the spec's digests, and kept by the agent as systemd credentials, never in its store.
+    public static let secrets = "Drover-Secrets"
 }

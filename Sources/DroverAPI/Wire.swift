@@ -30,8 +30,17 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
     /// Whether instances are (to be) run from this release.
     public var current: Bool
     public var spec: ServiceSpec
+    /// How the release's secrets are kept on the host, when it has some: `encrypted` with
+    /// systemd-creds (the host's key, and its TPM2 where it has one), or as a `file` readable
+    /// by root only, where encryption is not available (a user manager).
+    public var secretStorage: SecretStorage?
 
-    public init(service: ServiceName, version: ReleaseVersion, sha256: String, size: Int64, kind: String, files: Int, createdAt: Date, current: Bool, spec: ServiceSpec) {
+    public enum SecretStorage: String, Codable, Sendable {
+        case encrypted, file
+    }
+
+    public init(service: ServiceName, version: ReleaseVersion, sha256: String, size: Int64, kind: String, files: Int, createdAt: Date, current: Bool, spec: ServiceSpec,
+                secretStorage: SecretStorage? = nil) {
         self.service = service
         self.version = version
         self.sha256 = sha256
@@ -41,6 +50,7 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.current = current
         self.spec = spec
+        self.secretStorage = secretStorage
     }
 }
 

@@ -70,14 +70,23 @@ public struct AgentClient: Sendable {
     /// Uploads the file at `path` as a release, streamed from disk with its `Content-Digest`
     /// (`digest`, when the caller has it already, else read here). Returns the release and
     /// whether it was new (an identical upload is a no-op).
+    /// `secrets`: the values of the secrets `spec` names (by digest); sent only over TLS or to
+    /// an agent on this machine.
     public func upload(_ service: ServiceName, _ version: ReleaseVersion, file path: String, spec: ServiceSpec,
-                       digest known: ArtifactDigest? = nil, timeout: Duration? = nil) async throws -> (release: ReleaseInfo, created: Bool) {
+                       digest known: ArtifactDigest? = nil, secrets: [String: [UInt8]] = [:], timeout: Duration? = nil) async throws -> (release: ReleaseInfo, created: Bool) {
         let artifact = try known ?? ArtifactDigest(ofFile: path)
         let (digest, size) = (artifact.sha256, artifact.size)
         var request = request(.PUT, "/v1/services/\(service)/releases/\(version)")
         request.headers.add(name: APIHeaders.contentDigest, value: "sha-256=:" + Data(digest).base64EncodedString() + ":")
         request.headers.add(name: APIHeaders.spec, value: try JSONEncoder.droverAPI.encode(spec).base64EncodedString())
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        if !secrets.isEmpty {
+            guard transport != .plaintext || CertificateProbe.isLoopback(authority().host) else {
+                throw AgentClientError(.untrusted, host: host, message: "secrets are sent over TLS only (or to this machine): \(address) is reached over plain HTTP")
+            }
+            let object = secrets.mapValues { Data($0).base64EncodedString() }
+            request.headers.add(name: APIHeaders.secrets, value: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).base64EncodedString())
+        }
         request.body = .stream(FileChunks(path: path), length: .known(size))
         let (status, body) = try await execute(request, timeout: timeout ?? max(self.timeout, .seconds(600)))
         return (try decode(ReleaseInfo.self, body), status == .created)

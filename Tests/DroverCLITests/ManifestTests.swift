@@ -1,3 +1,4 @@
+import DroverAPI
 import DroverCLI
 import DroverCore
 import DroverTOML
@@ -127,8 +128,30 @@ import Testing
         ("autoscale typo", "artifact = \"web\"\n[autoscale]\nmin = 1\nmax = 2\ncpu = 0.5\nintervall = \"5s\"\n", 6, "autoscale.intervall", "did you mean 'interval'?"),
         ("not TOML", "artifact = \"web\"\ninstances = = 2\n", 2, nil, "not valid TOML"),
         ("restart mode", "artifact = \"web\"\n[restart]\nmode = \"sometimes\"\n", 3, "restart.mode", "on-failure"),
+        ("a secret's value in the manifest", "artifact = \"web\"\n[secrets]\nDB_PASSWORD = \"hunter2\"\n", 3, "secrets.DB_PASSWORD", "never written in a manifest"),
+        ("a secret from nowhere", "artifact = \"web\"\n[secrets]\nDB = { }\n", 3, "secrets.DB", "needs one of 'file'"),
+        ("a secret from two places", "artifact = \"web\"\n[secrets]\nDB = { file = \"a\", env = \"B\" }\n", 3, "secrets.DB", "needs one of 'file'"),
+        ("a secret name that is not a credential name", "artifact = \"web\"\n[secrets]\n\"db/password\" = { env = \"X\" }\n", 3, "secrets.db/password", "letters, digits and '_'"),
         ("string key in a multi-line array is not a key", "artifact = \"web\"\narguments = [\n  \"a = b\",\n]\nbogus = 1\n", 5, "bogus", "unknown key"),
     ]
+
+    @Test func secretsAreNamedBySourceAndReachTheSpecAsDigestsOnly() throws {
+        let directory = NSTemporaryDirectory() + "drover-manifest-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/secrets", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "hunter2".write(toFile: directory + "/secrets/db", atomically: true, encoding: .utf8)
+        let manifest = try Manifest.parse("artifact = \"web\"\n[secrets]\nDB_PASSWORD = { file = \"secrets/db\" }\nHOME_PATH = { env = \"HOME\" }\n", file: "deploy/web.toml")
+        #expect(manifest.secrets == ["DB_PASSWORD": .file("secrets/db"), "HOME_PATH": .environment("HOME")])
+        #expect(manifest.spec.secrets.isEmpty, "no digest before the values are read")
+        let (spec, values) = try manifest.resolvingSecrets(repository: directory)
+        #expect(values["DB_PASSWORD"] == Array("hunter2".utf8))
+        #expect(spec.secrets["DB_PASSWORD"] == SecretDigest.of(service: manifest.service, name: "DB_PASSWORD", value: Array("hunter2".utf8)))
+        #expect(spec.secrets["DB_PASSWORD"]?.count == 32)
+        let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        #expect(!json.contains("hunter2") && json.contains("DB_PASSWORD"))
+        let missing = try #require(throws: InputError.self) { try manifest.resolvingSecrets(repository: directory + "/nowhere") }
+        #expect(missing.description.contains("cannot read the secret DB_PASSWORD") && !missing.description.contains("hunter2"))
+    }
 
     @Test(arguments: mistakes.map(\.0))
     func mistakesNameFileLineAndKey(_ name: String) throws {

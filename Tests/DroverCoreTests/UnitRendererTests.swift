@@ -35,6 +35,25 @@ import Testing
         #expect(!unit.contains("KillSignal="))
     }
 
+    @Test func secretsAreCredentialsNeverValues() throws {
+        var spec = ServiceSpec(binary: "web")
+        spec.secrets = ["DB_PASSWORD": String(repeating: "ab", count: 16), "API_KEY": String(repeating: "0", count: 32)]
+        var system = context(.system)
+        system.secretsDirectory = "/var/lib/drover/secrets/web"
+        let unit = try UnitRenderer.template(for: spec, in: system)
+        #expect(unit.contains("\nLoadCredentialEncrypted=API_KEY:/var/lib/drover/secrets/web/API_KEY.\(String(repeating: "0", count: 32)).cred\nLoadCredentialEncrypted=DB_PASSWORD:/var/lib/drover/secrets/web/DB_PASSWORD.\(String(repeating: "ab", count: 16)).cred\n"), "\(unit)")
+        var user = context(.user)
+        user.secretsDirectory = "/home/u/.local/state/drover/secrets/web"
+        let userUnit = try UnitRenderer.template(for: spec, in: user)
+        #expect(userUnit.contains("\nEnvironment=\"CREDENTIALS_DIRECTORY=/home/u/.local/state/drover/secrets/web/1.0\"\n") && !userUnit.contains("LoadCredential"), "\(userUnit)")
+        // Names and digests are checked before they reach a unit file.
+        for (name, digest) in [("DB:X", String(repeating: "a", count: 32)), ("9DB", String(repeating: "a", count: 32)), ("DB", "short"), ("DB", String(repeating: "A", count: 32))] {
+            var bad = ServiceSpec(binary: "web")
+            bad.secrets = [name: digest]
+            #expect(throws: SpecError.self, "\(name) \(digest)") { try UnitRenderer.template(for: bad, in: system) }
+        }
+    }
+
     @Test func aListenServiceLeavesItsStartLimitToTheAgentSoTheSocketSurvivesCrashLoops() throws {
         let unit = try UnitRenderer.template(for: ServiceSpec(binary: "web", listen: "0.0.0.0:8080"), in: context())
         #expect(unit.contains("\nStartLimitIntervalSec=0\n"))

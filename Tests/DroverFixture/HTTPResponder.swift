@@ -128,10 +128,27 @@ final class HTTPResponder: Service, Sendable {
             let block = [UInt8](repeating: 1, count: number << 20)
             state.withLock { $0.held.append(block) }
             return ("200 OK", "holding \(state.withLock { $0.held.reduce(0) { $0 + $1.count } } >> 20) MB\n")
+        case _ where path.hasPrefix("/credential/"):
+            // A systemd credential, as a service reads it: from $CREDENTIALS_DIRECTORY. Only a
+            // checksum of it is answered (the test knows the value; nothing here shows it).
+            let name = String(path.dropFirst("/credential/".count))
+            guard let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] else { return ("404 Not Found", "no CREDENTIALS_DIRECTORY\n") }
+            guard !name.contains("/"), let data = FileManager.default.contents(atPath: directory + "/" + name) else {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                return ("404 Not Found", "no credential \(name) in \(directory) (\(names.sorted().joined(separator: ", ")))\n")
+            }
+            return ("200 OK", "fnv1a64=\(String(fnv1a64(Array(data)), radix: 16)) bytes=\(data.count)\n")
         default:
             return ("200 OK", "drover-fixture \(identity)\n")
         }
     }
+}
+
+/// FNV-1a, 64 bits: a checksum the tests compute too (no crypto library in the fixture).
+func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xcbf29ce484222325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+    return hash
 }
 
 /// CPU time used by the calling thread, in seconds.

@@ -28,6 +28,8 @@ public final class Agent: Sendable {
     /// Where CPU and memory come from (health reports it).
     public var cgroups: CgroupReader { context.cgroups }
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
+    /// Whether the API is served over TLS (else plain HTTP, on loopback unless allowed).
+    var servesTLS: Bool { context.configuration.tls }
     func beginStopping() { stopping.store(true, ordering: .relaxed) }
 
     init(context: AgentContext) {
@@ -64,7 +66,7 @@ public final class Agent: Sendable {
 
     public func releases(of name: ServiceName) async throws -> [ReleaseInfo] {
         let record = try await runner(of: name).record()
-        return try await context.store.releases(of: name).map { $0.info(current: $0.version == record.currentVersion) }
+        return try await context.store.releases(of: name).map { $0.info(current: $0.version == record.currentVersion, scope: context.configuration.scope) }
     }
 
     public func events(of service: ServiceName?, after: Int64? = nil, limit: Int) async throws -> [EventInfo] {
@@ -173,7 +175,7 @@ public final class Agent: Sendable {
         if releases.isEmpty { releases = try await context.store.releases(of: record.name) }
         return ServiceInfo(
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
-            releases: releases.map { $0.info(current: $0.version == record.currentVersion) },
+            releases: releases.map { $0.info(current: $0.version == record.currentVersion, scope: context.configuration.scope) },
             instances: try await InstanceReport(runner: runner).instances(of: record, releases: releases),
             autoscale: await runner.autoscale?.policy, limits: record.instanceLimits
         )

@@ -43,6 +43,17 @@ extension APIFailure {
             }
         case let error as ReleaseError:
             self.init(mapping: error)
+        case let error as SecretError:
+            let (status, code): (HTTPResponse.Status, String) = switch error.kind {
+            case .invalidHeader: (.badRequest, "invalid_secrets")
+            case .missing: (.unprocessableContent, "secret_missing")
+            case .unexpected: (.unprocessableContent, "secret_unexpected")
+            case .digestMismatch: (.unprocessableContent, "secret_digest_mismatch")
+            case .tooLarge: (.contentTooLarge, "secret_too_large")
+            case .insecureTransport: (.forbidden, "secret_needs_tls")
+            case .encryptionUnavailable, .encryptionFailed: (.internalServerError, "secret_encryption_failed")
+            }
+            self.init(status, code, error.message)
         case let error as NameError:
             self.init(.badRequest, "invalid_name", error.description)
         case let error as SpecError:

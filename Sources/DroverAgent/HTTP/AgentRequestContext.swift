@@ -14,4 +14,10 @@ public struct AgentRequestContext: RequestContext, RemoteAddressRequestContext {
 
     /// The client's IP address as text (`unknown` when the channel has none).
     var clientAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+
+    /// Whether the client is on this host (a loopback address).
+    var fromLoopback: Bool {
+        guard let address = remoteAddress?.ipAddress else { return false }
+        return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
+    }
 }

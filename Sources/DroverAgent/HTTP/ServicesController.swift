@@ -45,7 +45,9 @@ struct ServicesController {
         let upload = ReleaseInstaller.Upload(
             digestHeader: request.headers[HTTPField.Name(APIHeaders.contentDigest)!],
             specHeader: request.headers[HTTPField.Name(APIHeaders.spec)!],
-            contentLength: request.headers[.contentLength].flatMap { Int64($0) }
+            contentLength: request.headers[.contentLength].flatMap { Int64($0) },
+            secretsHeader: request.headers[HTTPField.Name(APIHeaders.secrets)!],
+            confidential: agent.servesTLS || context.fromLoopback
         )
         let (release, created) = try await agent.upload(service, version, upload, body: request.body)
         return try json(release, status: created ? .created : .ok)

@@ -9,6 +9,8 @@ import NIOCore
 ///     staging/<random>/              uploads in progress (wiped at start-up)
 ///     services/<svc>/releases/<v>/   one immutable directory per release
 ///     services/<svc>/slots/<n>.env   each slot's PORT
+///     secrets/<svc>/<NAME>.<digest>  each secret value a release names (0700 directory;
+///                                    `.cred`, encrypted with systemd-creds, in system scope)
 ///
 /// An upload is streamed into staging while it is counted and hashed, unpacked there, fsynced,
 /// and only then renamed into place: a release directory is complete or absent.
@@ -26,6 +28,8 @@ public struct ReleaseFiles: Sendable {
         releasesDirectory(service) + "/\(version)"
     }
     public func slotDirectory(_ service: ServiceName) -> String { serviceDirectory(service) + "/slots" }
+    /// Apart from the release directories, which instances read: no instance reads this.
+    public func secretsDirectory(_ service: ServiceName) -> String { stateDirectory + "/secrets/\(service)" }
 
     /// Creates the layout and forgets uploads a previous run did not finish.
     func prepare() async throws {

@@ -22,6 +22,8 @@ struct ReleaseRetention {
             removed.append(release.version)
         }
         guard !removed.isEmpty else { return }
+        let remaining = try await store.releases(of: service).map { (version: $0.version, spec: $0.spec) }
+        await SecretFiles(files: context.files, scope: configuration.scope).collect(service, keeping: remaining)
         try await systemd.reload()
         try await store.record("release.removed", service: service, "removed old releases \(removed.map(\.rawValue).joined(separator: ", ")) (keeping \(configuration.keepReleases) and the current)")
     }

@@ -33,8 +33,9 @@ extension ServiceRunner {
                 try await context.units.removeSlice(service)
                 try await systemd.reload()
                 try await context.files.removeService(service)
+                await SecretFiles(files: context.files, scope: context.configuration.scope).removeAll(service)
                 try await store.deleteService(service)
-                try await store.record("service.deleted", service: service, "service deleted: instances stopped, units and releases removed")
+                try await store.record("service.deleted", service: service, "service deleted: instances stopped, units, releases and secrets removed")
                 await markDeleted()
                 context.logger.info("service deleted", metadata: ["service": "\(service)"])
             }

@@ -20,7 +20,7 @@ struct UnitFiles: Sendable {
     func render(_ spec: ServiceSpec, service: ServiceName, version: ReleaseVersion) throws -> Rendered {
         let context = UnitContext(service: service, version: version, scope: scope,
                                   releaseDirectory: files.releaseDirectory(service, version),
-                                  slotDirectory: files.slotDirectory(service))
+                                  slotDirectory: files.slotDirectory(service), secretsDirectory: files.secretsDirectory(service))
         return Rendered(template: try UnitRenderer.template(for: spec, in: context),
                         slice: UnitRenderer.slice(for: spec, service: service),
                         socket: UnitRenderer.socket(for: spec, service: service).map {

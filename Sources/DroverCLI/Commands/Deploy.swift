@@ -43,11 +43,12 @@ extension Drover {
             }
             // Read once: the version, the hosts' holdings and every upload use it.
             let digest = try ArtifactDigest(ofFile: artifact)
-            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: manifest.spec)
+            // Secrets are read now; the spec names each by its digest, so a new value is a new version.
+            let (spec, secrets) = try manifest.resolvingSecrets(repository: context.repository)
+            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: spec)
 
             // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
             terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")
-            let spec = manifest.spec
             let uploading = try await CtrlC.stopping { try await context.eachHost(hosts) { host, client -> String in
                 // Skipped only if the host holds this very content; the same version with other
                 // content is uploaded, and the agent refuses it (409) with its reason.
@@ -55,8 +56,10 @@ extension Drover {
                    held.contains(where: { $0.version == release && $0.sha256 == digest.hex && $0.spec == spec }) {
                     return "already holds \(release)"
                 }
-                let (info, created) = try await client.upload(name, release, file: artifact, spec: spec, digest: digest)
-                return created ? "uploaded \(Figures.bytes(UInt64(max(0, info.size))))" : "already holds \(release)"
+                let (info, created) = try await client.upload(name, release, file: artifact, spec: spec, digest: digest, secrets: secrets)
+                let unencrypted = info.secretStorage == .file
+                    ? "; its secrets are kept unencrypted (0600): a user manager cannot decrypt systemd credentials" : ""
+                return (created ? "uploaded \(Figures.bytes(UInt64(max(0, info.size))))" : "already holds \(release)") + unencrypted
             } }
             guard let uploads = uploading else {
                 // Uploads change nothing a host runs: a release that arrived waits unused.

@@ -48,6 +48,11 @@ extension Drover {
                     for service in services { table.rows.append(Self.row(host.name, service)) }
                 }
                 terminal.print(table.render())
+                for (host, result) in results {
+                    for service in (try? result.get()) ?? [] where service.releases.contains(where: { $0.current && $0.secretStorage == .file }) {
+                        terminal.print("note: \(host.name): the secrets of \(service.name) are kept unencrypted (mode 0600): its agent runs a user manager, which cannot decrypt systemd credentials")
+                    }
+                }
             }
             try context.finish(results)
         }

@@ -19,6 +19,8 @@ extension Drover {
                 let text = try String(contentsOfFile: path, encoding: .utf8)
                 let manifest = try Manifest.parse(text, file: path)
                 _ = try context.inventory.resolve(manifest.hosts, in: path)
+                // Every secret can be read (its value is not shown).
+                _ = try manifest.resolvingSecrets(repository: context.repository)
                 checked.append(manifest.service.rawValue)
             }
             if global.json {

@@ -21,6 +21,16 @@ public struct Manifest: Sendable, Equatable {
     public var hosts: [String]
     public var rollout: Rollout
     public var autoscale: AutoscalePolicy?
+    /// Where each secret's value comes from on the operator's machine: never the value
+    /// itself, which the manifest (committed to git) must not hold. Read at deploy time.
+    public var secrets: [String: SecretSource] = [:]
+
+    public enum SecretSource: Sendable, Equatable {
+        /// A file, relative to the repository (or absolute).
+        case file(String)
+        /// An environment variable of the `drover` process.
+        case environment(String)
+    }
 
     /// How carefully to roll: within a host (the agent's strategy) and across hosts (batches).
     public struct Rollout: Sendable, Equatable {
@@ -106,6 +116,26 @@ public struct Manifest: Sendable, Equatable {
                 }
             }
         }
+        var secrets: [String: SecretSource] = [:]
+        if var table = try top.table("secrets") {
+            for name in table.allKeys().sorted() {
+                guard ServiceSpec.isSecretName(name) else {
+                    _ = table.value(name)
+                    throw table.error(name, "a secret's name is letters, digits and '_', not starting with a digit, at most 64 characters (it is read from $CREDENTIALS_DIRECTORY/<name>)")
+                }
+                let inlineValue = "a secret's value is never written in a manifest (it is committed): name where it comes from, "
+                    + "\(name) = { file = \"secrets/\(name.lowercased())\" } or \(name) = { env = \"\(name)\" }"
+                if let value = table.table[name], value.table == nil { _ = table.value(name); throw table.error(name, inlineValue) }
+                guard var source = try table.table(name) else { throw table.error(name, inlineValue) }
+                switch (try source.string("file"), try source.string("env")) {
+                case (let path?, nil): secrets[name] = .file(path)
+                case (nil, let variable?): secrets[name] = .environment(variable)
+                default: throw source.error(nil, "'secrets.\(name)' needs one of 'file' (a path, relative to the repository) or 'env' (a variable of drover's environment)")
+                }
+                try source.finish()
+            }
+            try table.finish()
+        }
         var rollout = Rollout()
         if var table = try top.table("rollout") {
             rollout.strategy.maxSurge = try table.integer("max_surge", in: DeploymentStrategy.surgeRange) ?? rollout.strategy.maxSurge
@@ -138,7 +168,37 @@ public struct Manifest: Sendable, Equatable {
             throw top.error(at: path, "'\(path.joined(separator: "."))' \(error.problem)")
         }
         return Manifest(service: service, file: file, spec: spec, artifact: artifact, build: build, instances: instances,
-                        hosts: hosts, rollout: rollout, autoscale: autoscale)
+                        hosts: hosts, rollout: rollout, autoscale: autoscale, secrets: secrets)
+    }
+
+    /// The spec with each secret's digest, and the values to send, read now from their files
+    /// and variables. A secret that cannot be read is an input error naming it (never its value).
+    public func resolvingSecrets(repository: String) throws(InputError) -> (spec: ServiceSpec, values: [String: [UInt8]]) {
+        var spec = self.spec
+        var values: [String: [UInt8]] = [:]
+        for (name, source) in secrets.sorted(by: { $0.key < $1.key }) {
+            let value: [UInt8]
+            switch source {
+            case .file(let path):
+                let full = path.hasPrefix("/") ? path : repository + "/" + path
+                guard let data = FileManager.default.contents(atPath: full) else {
+                    throw InputError(file: file, line: nil, key: "secrets.\(name)", problem: "cannot read the secret \(name) from \(full) (create it, mode 0600, outside git)")
+                }
+                value = Array(data)
+            case .environment(let variable):
+                guard let text = ProcessInfo.processInfo.environment[variable] else {
+                    throw InputError(file: file, line: nil, key: "secrets.\(name)", problem: "the secret \(name) is read from $\(variable), which is not set")
+                }
+                value = Array(text.utf8)
+            }
+            guard !value.isEmpty, value.count <= SecretDigest.maxValueBytes else {
+                throw InputError(file: file, line: nil, key: "secrets.\(name)",
+                                 problem: "the secret \(name) is \(value.count) bytes: it must be 1 to \(SecretDigest.maxValueBytes)")
+            }
+            values[name] = value
+            spec.secrets[name] = SecretDigest.of(service: service, name: name, value: value)
+        }
+        return (spec, values)
     }
 
     /// `"50%"` of one CPU, or a bare number of percent.

@@ -7,6 +7,7 @@ extension ServiceSpec {
     public static let maxTextBytes = 16 * 1024
     public static let maxArguments = 256
     public static let maxEnvironment = 256
+    public static let maxSecrets = 64
     public static let maxBinaryBytes = 1024
     public static let maxPathComponentBytes = 255
     /// Signals a service may ask to be stopped with: the ones servers drain on. Not SIGKILL
@@ -36,6 +37,17 @@ extension ServiceSpec {
                 throw SpecError(field: "environment.\(key)", problem: "is set by Drover for every instance and cannot be overridden")
             }
             try Self.checkText(value, field: "environment.\(key)")
+        }
+        guard secrets.count <= Self.maxSecrets else {
+            throw SpecError(field: "secrets", problem: "has \(secrets.count) secrets; at most \(Self.maxSecrets)")
+        }
+        for (name, digest) in secrets.sorted(by: { $0.key < $1.key }) {
+            guard Self.isSecretName(name) else {
+                throw SpecError(field: "secrets", problem: "a secret's name is letters, digits and '_', not starting with a digit, at most 64 characters")
+            }
+            guard digest.utf8.count == 32, digest.utf8.allSatisfy({ NamePattern.isDigit($0) || (0x61...0x66).contains($0) }) else {
+                throw SpecError(field: "secrets.\(name)", problem: "must be the secret's digest: 32 lowercase hex digits (the CLI computes it; the value itself never goes in a spec)")
+            }
         }
         try Self.checkRange(startTimeoutSeconds, 1...3_600, field: "startTimeoutSeconds")
         try Self.checkRange(stopTimeoutSeconds, 1...3_600, field: "stopTimeoutSeconds")
@@ -146,6 +158,11 @@ extension ServiceSpec {
         guard range.contains(value) else {
             throw SpecError(field: field, problem: "must be between \(range.lowerBound) and \(range.upperBound), not \(value)")
         }
+    }
+
+    /// A secret's name is also its systemd credential's name and its file's name.
+    public static func isSecretName(_ name: String) -> Bool {
+        name.utf8.count <= 64 && isEnvironmentName(name)
     }
 
     static func isEnvironmentName(_ name: String) -> Bool {

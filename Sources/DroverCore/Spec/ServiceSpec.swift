@@ -33,6 +33,10 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     /// Changes to the default sandbox, key by key: a directive name and its new value, or
     /// nil to drop the directive. Only sandbox directives may be named.
     public var sandbox: [String: String?]
+    /// The service's secrets, by name, each with the digest of its value (`SecretDigest`): never
+    /// the value. Instances read each from `$CREDENTIALS_DIRECTORY/<NAME>` (systemd
+    /// credentials); a changed value has another digest, so it is another spec and release.
+    public var secrets: [String: String]
 
     public init(
         binary: String,
@@ -47,7 +51,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         health: HealthCheck? = nil,
         listen: String? = nil,
         resources: Resources = Resources(),
-        sandbox: [String: String?] = [:]
+        sandbox: [String: String?] = [:],
+        secrets: [String: String] = [:]
     ) {
         self.binary = binary
         self.arguments = arguments
@@ -62,6 +67,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.listen = listen
         self.resources = resources
         self.sandbox = sandbox
+        self.secrets = secrets
     }
 
     public enum ServiceType: String, Codable, Sendable {
@@ -144,5 +150,31 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         listen = try c.decodeIfPresent(String.self, forKey: .listen)
         resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? defaults.resources
         sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
+        secrets = try c.decodeIfPresent([String: String].self, forKey: .secrets) ?? defaults.secrets
+    }
+
+    /// Encodes `secrets` only when there are some: a spec without secrets reads (and hashes) as
+    /// it did before they existed, so its derived version does not change.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(binary, forKey: .binary)
+        try c.encode(arguments, forKey: .arguments)
+        try c.encode(environment, forKey: .environment)
+        try c.encode(type, forKey: .type)
+        try c.encode(startTimeoutSeconds, forKey: .startTimeoutSeconds)
+        try c.encode(stopTimeoutSeconds, forKey: .stopTimeoutSeconds)
+        try c.encodeIfPresent(stopSignal, forKey: .stopSignal)
+        try c.encodeIfPresent(watchdogSeconds, forKey: .watchdogSeconds)
+        try c.encode(restart, forKey: .restart)
+        try c.encodeIfPresent(health, forKey: .health)
+        try c.encodeIfPresent(listen, forKey: .listen)
+        try c.encode(resources, forKey: .resources)
+        try c.encode(sandbox, forKey: .sandbox)
+        if !secrets.isEmpty { try c.encode(secrets, forKey: .secrets) }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case binary, arguments, environment, type, startTimeoutSeconds, stopTimeoutSeconds, stopSignal, watchdogSeconds
+        case restart, health, listen, resources, sandbox, secrets
     }
 }

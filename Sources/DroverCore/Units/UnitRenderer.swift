@@ -15,6 +15,7 @@ public enum UnitRenderer {
         try spec.validate()
         try checkPlainPath(context.releaseDirectory, field: "releaseDirectory")
         try checkPlainPath(context.slotDirectory, field: "slotDirectory")
+        if !spec.secrets.isEmpty { try checkPlainPath(context.secretsDirectory, field: "secretsDirectory") }
         let service = context.service.rawValue, version = context.version.rawValue
 
         var lines = [header, "# service=\(service) version=\(version)", "", "[Unit]"]
@@ -41,6 +42,22 @@ public enum UnitRenderer {
         ].joined(separator: " "))
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) {
             lines.append("Environment=" + UnitFileText.quoted("\(key)=\(value)"))
+        }
+        // Secrets reach instances as files in $CREDENTIALS_DIRECTORY, never in the environment,
+        // an argument or this file: in system scope as systemd credentials, decrypted by PID 1
+        // into the instance's own credentials directory.
+        if !spec.secrets.isEmpty {
+            switch context.scope {
+            case .system:
+                for (name, digest) in spec.secrets.sorted(by: { $0.key < $1.key }) {
+                    lines.append("LoadCredentialEncrypted=" + name + ":" + UnitFileText.escapingSpecifiers(context.secretFile(name, digest: digest).path))
+                }
+            case .user:
+                // A user manager can decrypt no credential, and systemd 252's user manager
+                // running as root loads none at all (measured: the directory stays empty). The
+                // release's own directory of 0600 files, readable by the user alone, takes its place.
+                lines.append("Environment=" + UnitFileText.quoted("CREDENTIALS_DIRECTORY=" + context.userCredentialsDirectory))
+            }
         }
         lines.append("Slice=" + UnitNames.slice(context.service))
         if spec.listen != nil { lines.append("Sockets=" + UnitNames.socket(context.service)) }

@@ -54,7 +54,7 @@ final class AgentProcess: Sendable {
     /// `port`: listen there (e.g. where another agent was) instead of a free port. `clientTLS`:
     /// how this helper's own requests verify the agent (and present a client certificate),
     /// instead of trusting the certificate the agent made.
-    static func start(on manager: ThrowawayUserManager, stateDirectory: String? = nil, port: Int? = nil, tls: Bool = false,
+    static func start(on manager: ThrowawayUserManager, stateDirectory: String? = nil, listenAddress: String = "127.0.0.1", port: Int? = nil, tls: Bool = false,
                       clientTLS: TLSConfiguration? = nil, extraConfig: String = "") async throws -> AgentProcess {
         let state = stateDirectory ?? manager.root + "/agent-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
@@ -68,7 +68,7 @@ final class AgentProcess: Sendable {
         try "port_range = \"\(range.lowerBound)-\(range.upperBound)\"\n\(tls ? "" : "tls = false\n")\(extraConfig)\n".write(toFile: config, atomically: true, encoding: .utf8)
         let port = try port ?? freeLoopbackPort()
         let arguments = [
-            "--user", "--listen", "127.0.0.1:\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
+            "--user", "--listen", "\(listenAddress):\(port)", "--state-dir", state, "--unit-dir", manager.unitDirectory,
             "--bus", manager.busAddress.address, "--config", config,
         ]
         // An admin token, as a plain token file the agent moves into its store (as a hash)
@@ -203,9 +203,9 @@ final class AgentProcess: Sendable {
 
     func request(
         _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [],
-        authorized: Bool = true, token: String? = nil
+        authorized: Bool = true, token: String? = nil, baseURL: String? = nil
     ) async throws -> Reply {
-        var request = HTTPClientRequest(url: baseURL + path)
+        var request = HTTPClientRequest(url: (baseURL ?? self.baseURL) + path)
         request.method = method
         if let clientTLS {
             request.tlsConfiguration = clientTLS

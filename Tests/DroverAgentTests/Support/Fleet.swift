@@ -72,11 +72,11 @@ struct Fleet: Sendable {
         }
 
         /// Runs the built `drover` in `repository`, as an operator would.
-        static func drover(in repository: String, _ arguments: [String]) async throws -> Run {
+        static func drover(in repository: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
             let output = repository + "/.out-\(UUID().uuidString.prefix(8))"
             let child = try ChildProcess.spawn(
                 "/bin/sh", ["-c", "cd \"\(repository)\" && exec \"$0\" \"$@\" 2>\"\(output).err\"", droverPath] + arguments,
-                environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"],
+                environment: ["PATH": "/usr/bin:/bin", "HOME": repository, "LANG": "C.UTF-8", "NO_COLOR": "1"].merging(environment) { $1 },
                 output: output
             )
             let status = await child.wait()

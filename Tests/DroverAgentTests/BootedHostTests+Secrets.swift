@@ -1,0 +1,64 @@
+import DroverAPI
+import DroverCore
+import DroverTestbed
+import Foundation
+import Testing
+
+/// Secrets on a real host (system scope): encrypted with systemd-creds and handed to the
+/// instances by PID 1 as credentials; nowhere else on the host or in what the agent says.
+extension BootedHostTests {
+    @Test func aSecretIsEncryptedOnTheHostAndReachesOnlyTheService() async throws {
+        try await BootedFleet.run(hosts: 1) { fleet in
+            let host = fleet.hosts[0]
+            let value = "s3cr3t-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: fleet.repository + "/secrets", withIntermediateDirectories: true)
+            try value.write(toFile: fleet.repository + "/secrets/db_password", atomically: true, encoding: .utf8)
+            let manifest = Self.manifest(["--print", "with-secret"]) + "\n\n[secrets]\nDB_PASSWORD = { file = \"secrets/db_password\" }\n"
+            try fleet.writeManifest("web", manifest)
+            let deploy = try await fleet.drover("deploy", "web")
+            #expect(deploy.status == 0, "\(deploy)")
+            #expect(!deploy.stderr.contains("unencrypted"), "\(deploy)")
+
+            // The service reads it from $CREDENTIALS_DIRECTORY, asked from outside the host.
+            let expected = SecretTests.checksum(value)
+            #expect(await Self.get("http://\(host.address):8080/credential/DB_PASSWORD")?.trimmingCharacters(in: .whitespacesAndNewlines) == expected)
+            let info = try await fleet.service("web", on: host)
+            let release = try #require(info.releases.first { $0.current })
+            #expect(release.secretStorage == .encrypted)
+            let digest = try #require(release.spec.secrets["DB_PASSWORD"])
+            let unit = try await host.runChecked(["sh", "-c", "cat /etc/systemd/system/drover-web_\(release.version)@.service"])
+            #expect(unit.contains("LoadCredentialEncrypted=DB_PASSWORD:/var/lib/drover/secrets/web/DB_PASSWORD.\(digest).cred"), "\(unit)")
+            let file = try await host.runChecked(["stat", "-c", "%a %U", "/var/lib/drover/secrets/web/DB_PASSWORD.\(digest).cred", "/var/lib/drover/secrets/web"])
+            #expect(file == "600 root\n700 root\n", "\(file)")
+
+            // Nowhere else: every file the agent or systemd keeps (but the instances' own
+            // credentials, in /run/credentials), the journal, environments and arguments of the
+            // agent and the instances, and every answer of the API.
+            let files = try await host.run(["sh", "-c", "grep -rlF \"$0\" /var/lib/drover /etc/drover /etc/systemd/system /run/systemd /var/log/journal /run/log/journal 2>/dev/null; true", value])
+            #expect(files.output.isEmpty, "on disk: \(files.output)")
+            let journal = try await host.run(["sh", "-c", "journalctl -o export --no-pager | grep -c -F \"$0\"; true", value])
+            #expect(journal.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "in the journal: \(journal.output)")
+            var pids = info.instances.compactMap(\.mainPID)
+            pids.append(try await BootedFleet.mainPID(of: "drover-agent.service", on: host))
+            for pid in pids {
+                let process = try await host.run(["sh", "-c", "cat /proc/\(pid)/environ /proc/\(pid)/cmdline | grep -c -F \"$0\"; true", value])
+                #expect(process.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "pid \(pid): \(process.output)")
+            }
+            let agent = try fleet.agent(host)
+            let answers = [
+                String(decoding: try JSONEncoder.droverAPI.encode(try await agent.services()), as: UTF8.self),
+                String(decoding: try JSONEncoder.droverAPI.encode(try await agent.events(of: nil, limit: 1000)), as: UTF8.self),
+                try await fleet.drover("status", "--json").stdout, try await fleet.drover("history", "web").stdout,
+            ]
+            #expect(answers.allSatisfy { !$0.contains(value) })
+
+            // A new value: a new release, rolled out, read by the new instances.
+            let rotated = "r0tated-\(UUID().uuidString)"
+            try rotated.write(toFile: fleet.repository + "/secrets/db_password", atomically: true, encoding: .utf8)
+            let second = try await fleet.drover("deploy", "web")
+            #expect(second.status == 0, "\(second)")
+            #expect(try await fleet.service("web", on: host).currentVersion != release.version)
+            #expect(await Self.get("http://\(host.address):8080/credential/DB_PASSWORD")?.trimmingCharacters(in: .whitespacesAndNewlines) == SecretTests.checksum(rotated))
+        }
+    }
+}
