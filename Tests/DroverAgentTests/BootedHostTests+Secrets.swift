@@ -52,6 +52,16 @@ extension BootedHostTests {
             ]
             #expect(answers.allSatisfy { !$0.contains(value) })
 
+            // The agent's own unit and the instances' are scored as `systemd-analyze security`
+            // does (SECURITY.md records the figures): the agent at most 5.0, instances at most 2.0.
+            for (unit, limit) in [("drover-agent.service", 5.0), (info.instances[0].unit, 2.0)] {
+                let report = try await host.run(["systemd-analyze", "security", "--no-pager", unit])
+                let overall = report.output.split(separator: "\n").first { $0.contains("Overall exposure level") } ?? ""
+                let score = overall.range(of: "\(unit): ").flatMap { overall[$0.upperBound...].split(separator: " ").first }.flatMap { Double($0) }
+                print("systemd-analyze security \(unit): \(overall)")
+                #expect(score.map { $0 <= limit } == true, "\(unit): \(overall)")
+            }
+
             // A new value: a new release, rolled out, read by the new instances.
             let rotated = "r0tated-\(UUID().uuidString)"
             try rotated.write(toFile: fleet.repository + "/secrets/db_password", atomically: true, encoding: .utf8)
