@@ -34,13 +34,15 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
     /// systemd-creds (the host's key, and its TPM2 where it has one), or as a `file` readable
     /// by root only, where encryption is not available (a user manager).
     public var secretStorage: SecretStorage?
+    /// Its unit's exposure as `systemd-analyze security` scores it: 0 (safe) to 10 (unsafe).
+    public var exposure: Double?
 
     public enum SecretStorage: String, Codable, Sendable {
         case encrypted, file
     }
 
     public init(service: ServiceName, version: ReleaseVersion, sha256: String, size: Int64, kind: String, files: Int, createdAt: Date, current: Bool, spec: ServiceSpec,
-                secretStorage: SecretStorage? = nil) {
+                secretStorage: SecretStorage? = nil, exposure: Double? = nil) {
         self.service = service
         self.version = version
         self.sha256 = sha256
@@ -51,6 +53,7 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
         self.current = current
         self.spec = spec
         self.secretStorage = secretStorage
+        self.exposure = exposure
     }
 }
 

@@ -1,4 +1,5 @@
 import DroverAPI
+import DroverClient
 import DroverCore
 import DroverTestbed
 import Foundation
@@ -69,6 +70,33 @@ extension BootedHostTests {
             #expect(second.status == 0, "\(second)")
             #expect(try await fleet.service("web", on: host).currentVersion != release.version)
             #expect(await Self.get("http://\(host.address):8080/credential/DB_PASSWORD")?.trimmingCharacters(in: .whitespacesAndNewlines) == SecretTests.checksum(rotated))
+        }
+    }
+
+    @Test func aReleaseWhoseUnitScoresAboveTheLimitIsRefusedUnlessTheManifestAcceptsIt() async throws {
+        try await BootedFleet.run(hosts: 1) { fleet in
+            let host = fleet.hosts[0]
+            let stripped = ["DynamicUser", "ProtectSystem", "CapabilityBoundingSet", "PrivateUsers", "SystemCallFilter", "NoNewPrivileges",
+                            "ProtectHome", "PrivateDevices", "RestrictAddressFamilies", "PrivateTmp"].map { "\($0) = false" }.joined(separator: "\n")
+            let manifest = Self.manifest(["--print", "exposed"]) + "\n\n[sandbox]\n" + stripped + "\n"
+            try fleet.writeManifest("web", manifest)
+            let units = try await host.runChecked(["sh", "-c", "ls /etc/systemd/system"])
+            let refused = try await fleet.drover("deploy", "web")
+            #expect(refused.status == 1, "\(refused)")
+            let text = refused.stderr + refused.stdout
+            #expect(text.contains("max_exposure 5.0") && text.contains("User=/DynamicUser="), "\(refused)")
+            #expect(try await host.runChecked(["sh", "-c", "ls /etc/systemd/system"]) == units, "nothing was installed")
+            await #expect(throws: AgentClientError.self) { try await fleet.service("web", on: host) }
+
+            // Accepted on purpose, by the score the refusal named.
+            let score = try #require(text.range(of: "accept_exposure = ").map { text[$0.upperBound...].prefix { $0 == "." || $0.isNumber } })
+            try fleet.writeManifest("web", "accept_exposure = \(score)\n" + manifest)
+            let accepted = try await fleet.drover("deploy", "web")
+            #expect(accepted.status == 0, "\(accepted)")
+            let release = try #require(try await fleet.service("web", on: host).releases.first { $0.current })
+            #expect(release.exposure.map { String(format: "%.1f", $0) } == String(score), "\(String(describing: release.exposure))")
+            let status = try await fleet.drover("status", "web")
+            #expect(status.stdout.contains("EXPOSURE") && status.stdout.contains(" \(score)"), "\(status)")
         }
     }
 }

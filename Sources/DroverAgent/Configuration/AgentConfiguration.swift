@@ -34,6 +34,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxLogFollowers: Int = 64
     /// Wrong tokens a client address may present within a minute before it must wait a minute.
     public var authFailuresPerMinute: Int = 10
+    /// The highest exposure (`systemd-analyze security`, 0–10) a release's unit may have in
+    /// system scope, unless its manifest accepts a higher one (`accept_exposure`).
+    public var maxExposure: Double = 5.0
     /// How often each service's reconciler rereads every unit and checks the unit files, on top
     /// of reacting to systemd's signals at once.
     public var reconcileInterval: Duration = .seconds(30)
@@ -131,6 +134,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let value = try file.integer("reconcile_interval_seconds", in: 1...3_600) { reconcileInterval = .seconds(value) }
             if let value = try file.integer("max_log_followers", in: 1...4_096) { maxLogFollowers = value }
             if let value = try file.integer("auth_failures_per_minute", in: 1...100_000) { authFailuresPerMinute = value }
+            if let value = try file.number("max_exposure", in: 0...10) { maxExposure = value }
             if let value = try file.bool("tls") { tls = value }
             if let value = try file.bool("allow_plaintext") { allowPlaintext = value }
             if let value = try file.string("tls_certificate") { tlsCertificate = value }

@@ -23,4 +23,6 @@ public enum ReleaseErrorKind: Sendable, Hashable {
     // The version exists with other content: a release never changes.
     case versionConflict
     case specConflict
+    /// Its unit scores above the agent's `max_exposure`, and the spec does not accept it.
+    case exposureTooHigh
 }

@@ -84,6 +84,7 @@ extension APIFailure {
         case .binaryNotExecutable: (.unprocessableContent, "binary_not_executable")
         case .versionConflict: (.conflict, "version_conflict")
         case .specConflict: (.conflict, "spec_conflict")
+        case .exposureTooHigh: (.unprocessableContent, "exposure_too_high")
         }
         self.init(status, code, error.message)
     }

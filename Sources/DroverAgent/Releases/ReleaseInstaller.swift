@@ -67,6 +67,7 @@ struct ReleaseInstaller {
             try files.unpack(staged, spec: spec, maxUnpackedBytes: configuration.maxUnpackedBytes, maxEntries: configuration.maxUnpackedEntries)
         }
         let rendered = try units.render(spec, service: service, version: version)
+        let exposure = try await gate(rendered.template, spec: spec, service: service, version: version, staging: staged.directory)
 
         return try await runner().exclusively {
             if let existing = try await sameOrConflicting(service, version, sha256: staged.sha256, spec: spec) {
@@ -94,7 +95,7 @@ struct ReleaseInstaller {
                 let record = StateStore.ReleaseRecord(
                     service: service, version: version, sha256: staged.sha256, size: staged.size,
                     kind: staged.isGzip ? "tarball" : "binary", files: fileCount, spec: spec,
-                    unitSHA256: rendered.templateSHA256, createdAt: Date()
+                    unitSHA256: rendered.templateSHA256, createdAt: Date(), exposure: exposure?.score
                 )
                 try await store.addRelease(record)
                 try await store.record("release.added", service: service, "release \(version) added (\(staged.size) bytes, sha256 \(staged.sha256))")
@@ -112,6 +113,35 @@ struct ReleaseInstaller {
             }
         }
     }
+
+    /// Scores the release's unit as `systemd-analyze security` does, and refuses it (system
+    /// scope) above `max_exposure`, unless its spec accepts at least that score. A user
+    /// manager enforces next to no sandbox: there the score is kept and shown, not enforced.
+    private func gate(_ template: String, spec: ServiceSpec, service: ServiceName, version: ReleaseVersion, staging: String) async throws -> UnitExposure? {
+        let (configuration, logger) = (context.configuration, context.logger)
+        let name = UnitNames.template(service, version)
+        let exposure = try await blockingIO { UnitExposure.score(unit: template, name: name, in: staging) }
+        guard let exposure else {
+            logger.warning("could not score the release's unit with systemd-analyze security; it is not gated", metadata: ["service": "\(service)", "version": "\(version)"])
+            return nil
+        }
+        let allowed = max(configuration.maxExposure, spec.acceptExposure ?? 0)
+        guard configuration.scope == .system, exposure.score > allowed else { return exposure }
+        // What the manifest dropped: the checks this unit fails that the default sandbox passes.
+        var defaults = spec
+        defaults.sandbox = [:]
+        let baselineText = try context.units.render(defaults, service: service, version: version).template
+        let baseline = try await blockingIO { UnitExposure.score(unit: baselineText, name: name, in: staging) }
+        let dropped = exposure.failed.filter { !(baseline?.failed.contains($0) ?? false) }
+        let worst = (dropped.isEmpty ? exposure.failed : dropped).prefix(6).joined(separator: ", ")
+        throw ReleaseError(.exposureTooHigh, "\(service) \(version)'s unit scores \(Self.format(exposure.score)) on systemd-analyze security's exposure scale (0 safe, 10 unsafe), "
+            + "above this agent's max_exposure \(Self.format(configuration.maxExposure))"
+            + (spec.acceptExposure.map { " and the \(Self.format($0)) its manifest accepts" } ?? "")
+            + ". Its heaviest missing protections: \(worst). Keep the default sandbox (remove the [sandbox] changes that drop them), "
+            + "or accept this score on purpose in the manifest: accept_exposure = \(Self.format(exposure.score))")
+    }
+
+    static func format(_ score: Double) -> String { String(format: "%.1f", score) }
 
     /// The release if it already exists with this content; a conflict if it exists with other content.
     private func sameOrConflicting(_ service: ServiceName, _ version: ReleaseVersion, sha256: String, spec: ServiceSpec) async throws -> ReleaseInfo? {

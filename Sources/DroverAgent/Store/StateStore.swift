@@ -110,6 +110,10 @@ public final class StateStore: Sendable {
                 ALTER TABLE events ADD COLUMN client TEXT;
                 """)
         }
+        migrator.registerMigration("0007-release-exposure") { db in
+            // Each release's unit as systemd-analyze security scores it, kept for status.
+            try db.execute(sql: "ALTER TABLE releases ADD COLUMN exposure REAL")
+        }
         return migrator
     }
 
@@ -183,6 +187,9 @@ public final class StateStore: Sendable {
         public var spec: ServiceSpec
         public var unitSHA256: String
         public var createdAt: Date
+        /// Its unit's exposure as `systemd-analyze security` scores it (0 safe – 10 unsafe);
+        /// nil when it could not be scored (or was recorded before scores were kept).
+        public var exposure: Double? = nil
     }
 
     /// Records a release, creating its service on first upload; the first release of a
@@ -195,10 +202,10 @@ public final class StateStore: Sendable {
                 ON CONFLICT(name) DO UPDATE SET current_version = COALESCE(current_version, excluded.current_version)
                 """, arguments: [release.service.rawValue, release.version.rawValue, StoredTime.text(release.createdAt)])
             try db.execute(sql: """
-                INSERT INTO releases (service, version, sha256, size, kind, files, spec, unit_sha256, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO releases (service, version, sha256, size, kind, files, spec, unit_sha256, created_at, exposure)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [release.service.rawValue, release.version.rawValue, release.sha256, release.size,
-                                 release.kind, release.files, spec, release.unitSHA256, StoredTime.text(release.createdAt)])
+                                 release.kind, release.files, spec, release.unitSHA256, StoredTime.text(release.createdAt), release.exposure])
         }
     }
 
@@ -229,7 +236,8 @@ public final class StateStore: Sendable {
             version: try ReleaseVersion(row["version"]),
             sha256: row["sha256"], size: row["size"], kind: row["kind"], files: row["files"],
             spec: try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: Data(specText.utf8)),
-            unitSHA256: row["unit_sha256"], createdAt: row.time("created_at")
+            unitSHA256: row["unit_sha256"], createdAt: row.time("created_at"),
+            exposure: Double.fromDatabaseValue(row["exposure"] as DatabaseValue).flatMap { (0...10).contains($0) ? $0 : nil }
         )
     }
 

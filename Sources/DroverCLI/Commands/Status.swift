@@ -8,7 +8,7 @@ import Foundation
 extension Drover {
     struct Status: DroverCommand {
         static let configuration = CommandConfiguration(
-            abstract: "What runs where: version, ready/desired instances, CPU, memory and autoscaling, per host.",
+            abstract: "What runs where: version, ready/desired instances, CPU, memory, autoscaling and the unit's exposure score, per host.",
             discussion: """
                 Unreachable hosts are named on stderr (exit 3); the reachable ones are still shown.
 
@@ -35,16 +35,16 @@ extension Drover {
             if global.json {
                 try context.printJSON(results.map { HostReport($0.host.name, $0.result) })
             } else {
-                var table = Table(columns: ["HOST", "SERVICE", "VERSION", "READY", "CPU", "MEMORY", "AUTOSCALE"])
+                var table = Table(columns: ["HOST", "SERVICE", "VERSION", "READY", "CPU", "MEMORY", "AUTOSCALE", "EXPOSURE"])
                 for (host, result) in results {
                     let services: [ServiceInfo]
                     switch result {
                     case .success(let value): services = value
                     case .failure(let error):
-                        table.rows.append([host.name, "-", "-", error.category.rawValue, "-", "-", "-"])
+                        table.rows.append([host.name, "-", "-", error.category.rawValue, "-", "-", "-", "-"])
                         continue
                     }
-                    if services.isEmpty { table.rows.append([host.name, name?.rawValue ?? "-", "-", "-", "-", "-", "-"]) }
+                    if services.isEmpty { table.rows.append([host.name, name?.rawValue ?? "-", "-", "-", "-", "-", "-", "-"]) }
                     for service in services { table.rows.append(Self.row(host.name, service)) }
                 }
                 terminal.print(table.render())
@@ -71,7 +71,9 @@ extension Drover {
                     cpu.isEmpty ? "-" : Figures.cores(cpu.reduce(0, +)),
                     // An agent's figures are outside input too: a sum that would overflow stops at the top.
                     memory.isEmpty ? "-" : Figures.bytes(memory.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }),
-                    autoscale]
+                    autoscale,
+                    // The current release's unit as systemd-analyze security scores it (0 safe, 10 unsafe).
+                    service.releases.first(where: \.current)?.exposure.map { String(format: "%.1f", $0) } ?? "-"]
         }
     }
 }

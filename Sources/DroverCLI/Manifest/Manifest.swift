@@ -74,6 +74,7 @@ public struct Manifest: Sendable, Equatable {
             spec.stopSignal = name
         }
         if let seconds = try top.seconds("watchdog", in: 1...3_600) { spec.watchdogSeconds = Int(seconds.rounded(.up)) }
+        spec.acceptExposure = try top.number("accept_exposure", in: 0...10)
         let instances = try top.integer("instances", in: Bounds.instances) ?? 1
         let hosts = try top.strings("hosts") ?? ["all"]
 

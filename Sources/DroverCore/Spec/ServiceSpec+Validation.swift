@@ -49,6 +49,9 @@ extension ServiceSpec {
                 throw SpecError(field: "secrets.\(name)", problem: "must be the secret's digest: 32 lowercase hex digits (the CLI computes it; the value itself never goes in a spec)")
             }
         }
+        if let acceptExposure, !(acceptExposure.isFinite && (0...10).contains(acceptExposure)) {
+            throw SpecError(field: "acceptExposure", problem: "must be an exposure from 0 to 10, as systemd-analyze security scores a unit")
+        }
         try Self.checkRange(startTimeoutSeconds, 1...3_600, field: "startTimeoutSeconds")
         try Self.checkRange(stopTimeoutSeconds, 1...3_600, field: "stopTimeoutSeconds")
         if let stopSignal, !Self.stopSignals.contains(stopSignal) {

@@ -37,6 +37,9 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     /// the value. Instances read each from `$CREDENTIALS_DIRECTORY/<NAME>` (systemd
     /// credentials); a changed value has another digest, so it is another spec and release.
     public var secrets: [String: String]
+    /// An exposure above the agent's `max_exposure` that this release is accepted with, on
+    /// purpose: its unit may score up to this (0–10, as `systemd-analyze security` scores).
+    public var acceptExposure: Double?
 
     public init(
         binary: String,
@@ -52,7 +55,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         listen: String? = nil,
         resources: Resources = Resources(),
         sandbox: [String: String?] = [:],
-        secrets: [String: String] = [:]
+        secrets: [String: String] = [:],
+        acceptExposure: Double? = nil
     ) {
         self.binary = binary
         self.arguments = arguments
@@ -68,6 +72,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.resources = resources
         self.sandbox = sandbox
         self.secrets = secrets
+        self.acceptExposure = acceptExposure
     }
 
     public enum ServiceType: String, Codable, Sendable {
@@ -151,6 +156,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         resources = try c.decodeIfPresent(Resources.self, forKey: .resources) ?? defaults.resources
         sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
         secrets = try c.decodeIfPresent([String: String].self, forKey: .secrets) ?? defaults.secrets
+        acceptExposure = try c.decodeIfPresent(Double.self, forKey: .acceptExposure)
     }
 
     /// Encodes `secrets` only when there are some: a spec without secrets reads (and hashes) as
@@ -171,10 +177,11 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         try c.encode(resources, forKey: .resources)
         try c.encode(sandbox, forKey: .sandbox)
         if !secrets.isEmpty { try c.encode(secrets, forKey: .secrets) }
+        try c.encodeIfPresent(acceptExposure, forKey: .acceptExposure)
     }
 
     private enum CodingKeys: String, CodingKey {
         case binary, arguments, environment, type, startTimeoutSeconds, stopTimeoutSeconds, stopSignal, watchdogSeconds
-        case restart, health, listen, resources, sandbox, secrets
+        case restart, health, listen, resources, sandbox, secrets, acceptExposure
     }
 }
