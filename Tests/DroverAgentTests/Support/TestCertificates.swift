@@ -41,8 +41,8 @@ enum TestCertificates {
         return Pair(certificate: try make(key: key, subject: subject, issuer: subject, issuerKey: key, extensions: extensions), key: key)
     }
 
-    /// A leaf for `127.0.0.1` and `localhost` signed by `authority` (or by itself when nil).
-    static func leaf(name: String, signedBy authority: Pair?, server: Bool) throws -> Pair {
+    /// A leaf for `localhost` and `addresses` (127.0.0.1 by default) signed by `authority` (or by itself when nil).
+    static func leaf(name: String, signedBy authority: Pair?, server: Bool, addresses: [[UInt8]] = [[127, 0, 0, 1]]) throws -> Pair {
         let key = P256.Signing.PrivateKey()
         let subject = try DistinguishedName { CommonName(name) }
         let extensions = try Certificate.Extensions {
@@ -54,7 +54,7 @@ enum TestCertificates {
                 Critical(KeyUsage(digitalSignature: true))
             }
             try ExtendedKeyUsage([server ? .serverAuth : .clientAuth])
-            SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
+            SubjectAlternativeNames([.dnsName("localhost")] + addresses.map { .ipAddress(ASN1OctetString(contentBytes: ArraySlice($0))) })
         }
         return Pair(certificate: try make(key: key, subject: subject, issuer: authority.map { $0.certificate.subject } ?? subject,
                                           issuerKey: authority?.key ?? key, extensions: extensions), key: key)
