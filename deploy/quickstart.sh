@@ -67,7 +67,7 @@ if booted; then
     say "3/5 systemd is PID 1 here: installing the agent as a system service"
     "$repo/deploy/install-agent.sh" --listen 127.0.0.1:7070 | sed 's/^/    /'
     address=127.0.0.1 url_host=127.0.0.1
-    (umask 077; /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token")
+    (umask 077; /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token" 2>/dev/null)
 else
     say "3/5 systemd is not PID 1 here: booting a throwaway host with systemd-nspawn to run the agent in (it stays up; 'deploy/quickstart.sh --stop' removes it)"
     if ! host_leader >/dev/null; then
@@ -115,9 +115,10 @@ else
     say "    host drover-quickstart is up at $subnet.2"
     inside "$repo/deploy/install-agent.sh" --binary "$repo/.build/release/drover-agent" --listen "$subnet.2:7070" | sed 's/^/    /'
     address=$subnet.2 url_host=$subnet.2
-    (umask 077; inside /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token")
+    (umask 077; inside /usr/local/bin/drover-agent token add quickstart --scope admin --replace > "$work/token" 2>/dev/null)
 fi
 
+say "    made the admin token 'quickstart' for this machine's inventory ($work/token, mode 0600)"
 cat > "$work/hosts.toml" <<EOF
 # Written by deploy/quickstart.sh: the one agent it started.
 [hosts.quickstart]

@@ -15,18 +15,9 @@ enum RawHTTP {
     static func sendHalfClosed(port: Int, head: String, bodyBytes: Int) throws -> (status: Int, body: Data) {
         let fd = try connectedLoopbackSocket(port: port)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         try sendAll(fd, Data(head.utf8) + Data(repeating: 0x41, count: bodyBytes))
         shutdown(fd, Int32(SHUT_WR))
-        var answer = Data()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
-            answer.append(contentsOf: buffer[..<count])
-        }
-        let text = String(decoding: answer, as: UTF8.self)
+        let text = try readAnswer(fd, timeoutSeconds: 30)
         guard let statusLine = text.split(separator: "\r\n").first, statusLine.hasPrefix("HTTP/1.1 "),
               let status = Int(statusLine.dropFirst(9).prefix(3)) else {
             throw AgentTestError("no HTTP answer after a half-close: \(text.prefix(200))")
@@ -52,9 +43,20 @@ enum RawHTTP {
         guard bound == 0 else { throw AgentTestError("bind \(source): errno \(errno)") }
         let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard connected == 0 else { throw AgentTestError("connect: errno \(errno)") }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         try sendAll(fd, Data("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n".utf8))
+        let text = try readAnswer(fd, timeoutSeconds: 10)
+        let lines = text.components(separatedBy: "\r\n")
+        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.1 "), let status = Int(statusLine.dropFirst(9).prefix(3)) else {
+            throw AgentTestError("no HTTP answer: \(text.prefix(200))")
+        }
+        let retryAfter = lines.first { $0.lowercased().hasPrefix("retry-after:") }.map { String($0.dropFirst("retry-after:".count)).trimmingCharacters(in: .whitespaces) }
+        return (status, retryAfter)
+    }
+
+    /// Everything the peer sends until it closes (or `timeoutSeconds` of silence), as text.
+    private static func readAnswer(_ fd: Int32, timeoutSeconds: Int) throws -> String {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var answer = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -62,13 +64,7 @@ enum RawHTTP {
             guard count > 0 else { break }
             answer.append(contentsOf: buffer[..<count])
         }
-        let text = String(decoding: answer, as: UTF8.self)
-        let lines = text.components(separatedBy: "\r\n")
-        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.1 "), let status = Int(statusLine.dropFirst(9).prefix(3)) else {
-            throw AgentTestError("no HTTP answer: \(text.prefix(200))")
-        }
-        let retryAfter = lines.first { $0.lowercased().hasPrefix("retry-after:") }.map { String($0.dropFirst("retry-after:".count)).trimmingCharacters(in: .whitespaces) }
-        return (status, retryAfter)
+        return String(decoding: answer, as: UTF8.self)
     }
 
     private static func sendAll(_ fd: Int32, _ data: Data) throws {
