@@ -23,7 +23,8 @@ public struct CertificateReloader: Service {
                 continue
             }
             do {
-                let fingerprint = try tls.reload()
+                // Files are read on the I/O pool, not the cooperative one.
+                let fingerprint = try await blockingIO { try tls.reload() }
                 logger.notice("SIGHUP: reloaded the TLS certificate", metadata: ["certificate": "\(tls.certificatePath)", "fingerprint": "\(fingerprint)"])
             } catch {
                 logger.error("SIGHUP: kept the certificate served until now", metadata: ["error": "\(error)"])

@@ -83,8 +83,12 @@ public final class AgentTokens: Sendable {
     /// A file that cannot be used is left where it is, with an error in the log; the agent
     /// starts all the same (with the tokens it has).
     static func migrateTokenFile(at path: String, into store: StateStore, logger: Logger) async throws {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        // A start-up read of one small file, on the I/O pool like every other.
+        let read: (exists: Bool, text: String?) = try await blockingIO {
+            (FileManager.default.fileExists(atPath: path), try? String(contentsOfFile: path, encoding: .utf8))
+        }
+        guard read.exists else { return }
+        guard let text = read.text else {
             logger.error("cannot read the token file; it is left as it is", metadata: ["file": "\(path)"])
             return
         }
@@ -102,8 +106,9 @@ public final class AgentTokens: Sendable {
             logger.notice("moved the plain token file into the store as the admin token '\(name)', kept as a hash; the file is deleted",
                           metadata: ["file": "\(path)"])
         }
-        guard unlink(path) == 0 else {
-            logger.error("cannot delete the token file after moving it into the store: delete it by hand", metadata: ["file": "\(path)", "errno": "\(errno)"])
+        let removed = try await blockingIO { unlink(path) == 0 ? 0 : errno }
+        guard removed == 0 else {
+            logger.error("cannot delete the token file after moving it into the store: delete it by hand", metadata: ["file": "\(path)", "errno": "\(removed)"])
             return
         }
     }
