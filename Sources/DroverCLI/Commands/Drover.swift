@@ -19,8 +19,8 @@ public struct Drover: AsyncParsableCommand {
               drover deploy web && drover status web
             """,
         subcommands: [
-            Hosts.self, Deploy.self, Rollback.self, Scale.self, Autoscale.self, Status.self, Logs.self,
-            History.self, Releases.self, Validate.self,
+            Hosts.self, Deploy.self, Rollback.self, Scale.self, Autoscale.self, Resize.self, Status.self, Logs.self,
+            History.self, Releases.self, Delete.self, Validate.self,
         ]
     )
 
