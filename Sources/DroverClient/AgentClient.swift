@@ -81,7 +81,7 @@ public struct AgentClient: Sendable {
         request.headers.add(name: APIHeaders.spec, value: try JSONEncoder.droverAPI.encode(spec).base64EncodedString())
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         if !secrets.isEmpty {
-            guard transport != .plaintext || CertificateProbe.isLoopback(authority().host) else {
+            guard transport != .plaintext || LoopbackAddress.contains(authority().host) else {
                 throw AgentClientError(.untrusted, host: host, message: "secrets are sent over TLS only (or to this machine): \(address) is reached over plain HTTP")
             }
             let object = secrets.mapValues { Data($0).base64EncodedString() }

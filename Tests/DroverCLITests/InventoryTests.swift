@@ -59,6 +59,7 @@ import Testing
         ("bad port", "[hosts.a]\naddress = \"x\"\nport = 70000\ntoken_env = \"T\"\n", 3, "between 1 and 65535"),
         ("typo", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\nprot = 7070\n", 4, "did you mean 'port'?"),
         ("plain HTTP off loopback", "[hosts.a]\naddress = \"10.0.0.1\"\ntoken_env = \"T\"\nplaintext = true\n", 4, "drover hosts trust a"),
+        ("plain HTTP to a name that only looks like loopback", "[hosts.a]\naddress = \"127.attacker.example\"\ntoken_env = \"T\"\nplaintext = true\n", 4, "drover hosts trust a"),
         ("a short fingerprint", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\ntls_fingerprint = \"sha256:abcd\"\n", 4, "64 hex digits"),
         ("a pin and a CA", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\ntls_fingerprint = \"sha256:\(String(repeating: "ab", count: 32))\"\nca_file = \"ca\"\n", 5, "keep the pin, or the CA"),
         ("a client key without its certificate", "[hosts.a]\naddress = \"x\"\ntoken_env = \"T\"\nca_file = \"ca\"\nclient_key = \"k\"\n", 5, "go together"),

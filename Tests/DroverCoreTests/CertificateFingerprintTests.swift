@@ -22,3 +22,11 @@ import Testing
         #expect(error?.description.contains("64 hex digits") == true)
     }
 }
+
+@Suite struct LoopbackAddressTests {
+    @Test(arguments: ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"])
+    func loopback(_ address: String) { #expect(LoopbackAddress.contains(address)) }
+
+    @Test(arguments: ["127.attacker.example", "127.0.0.1.evil", "10.0.0.1", "0.0.0.0", "::", "1270.0.0.1", "127.0.0.256", "::ffff:10.0.0.1", "", "127..0.1"])
+    func notLoopback(_ address: String) { #expect(!LoopbackAddress.contains(address)) }
+}

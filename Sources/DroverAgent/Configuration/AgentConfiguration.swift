@@ -62,9 +62,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var configurationDirectory: String { (tokenFile as NSString).deletingLastPathComponent }
 
     /// Whether the listen address is reachable from this host only.
-    public var listensOnLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    public var listensOnLoopback: Bool { LoopbackAddress.contains(host) }
 
     /// The defaults of a scope, from the environment (`XDG_*`, `HOME`).
     public static func defaults(scope: Scope, environment: [String: String]) -> AgentConfiguration {

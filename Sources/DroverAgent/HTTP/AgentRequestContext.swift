@@ -1,4 +1,5 @@
 import Hummingbird
+import DroverCore
 import NIOCore
 
 /// The request context of the agent's routes: Hummingbird's basics, and the client's address
@@ -17,7 +18,6 @@ public struct AgentRequestContext: RequestContext, RemoteAddressRequestContext {
 
     /// Whether the client is on this host (a loopback address).
     var fromLoopback: Bool {
-        guard let address = remoteAddress?.ipAddress else { return false }
-        return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
+        remoteAddress?.ipAddress.map { LoopbackAddress.contains($0) } ?? false
     }
 }

@@ -37,10 +37,7 @@ public struct Inventory: Sendable, Equatable {
         }
 
         /// Whether the address is this machine's loopback, where plain HTTP may be used.
-        public var isLoopback: Bool {
-            let bare = address.hasPrefix("[") ? String(address.dropFirst().dropLast()) : address
-            return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
-        }
+        public var isLoopback: Bool { LoopbackAddress.contains(address) }
     }
 
     public enum TokenSource: Sendable, Equatable {
@@ -160,8 +157,7 @@ public struct Inventory: Sendable, Equatable {
         }
         if plaintext {
             guard fingerprintText == nil, caFile == nil else { throw host.error("plaintext", "host '\(name)' has plaintext = true and TLS settings: keep one") }
-            let bare = address.hasPrefix("[") ? String(address.dropFirst().dropLast()) : address
-            guard bare == "localhost" || bare == "::1" || bare.hasPrefix("127.") else {
+            guard LoopbackAddress.contains(address) else {
                 throw host.error("plaintext", "plain HTTP would send the token in clear text to \(address): it is for an agent on this machine (127.0.0.1) only. "
                     + "Remove it and pin the agent's certificate: drover hosts trust \(name)")
             }
