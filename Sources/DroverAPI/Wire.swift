@@ -36,13 +36,15 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
     public var secretStorage: SecretStorage?
     /// Its unit's exposure as `systemd-analyze security` scores it: 0 (safe) to 10 (unsafe).
     public var exposure: Double?
+    /// When its `release.command` last succeeded on this host (nil: never, or it has none).
+    public var releaseCommandAt: Date?
 
     public enum SecretStorage: String, Codable, Sendable {
         case encrypted, file
     }
 
     public init(service: ServiceName, version: ReleaseVersion, sha256: String, size: Int64, kind: String, files: Int, createdAt: Date, current: Bool, spec: ServiceSpec,
-                secretStorage: SecretStorage? = nil, exposure: Double? = nil) {
+                secretStorage: SecretStorage? = nil, exposure: Double? = nil, releaseCommandAt: Date? = nil) {
         self.service = service
         self.version = version
         self.sha256 = sha256
@@ -54,6 +56,7 @@ public struct ReleaseInfo: Codable, Sendable, Equatable {
         self.spec = spec
         self.secretStorage = secretStorage
         self.exposure = exposure
+        self.releaseCommandAt = releaseCommandAt
     }
 }
 

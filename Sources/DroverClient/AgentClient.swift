@@ -147,6 +147,21 @@ public struct AgentClient: Sendable {
         return self.lines(path) { try JSONDecoder.droverAPI.decode(LogEntry.self, from: $0) }
     }
 
+    /// Runs a command once in a release's environment on this host (or the release's release
+    /// command): `started`, its output as it comes, then `finished` (or `skipped`). Ending the
+    /// stream early stops the run on the host.
+    public func run(_ service: ServiceName, _ run: RunRequest) -> AsyncThrowingStream<RunUpdate, any Error> {
+        let body = try? JSONEncoder.droverAPI.encode(run)
+        return lines("/v1/services/\(service)/runs", method: .POST, body: body ?? Data("{}".utf8)) {
+            try JSONDecoder.droverAPI.decode(RunUpdate.self, from: $0)
+        }
+    }
+
+    /// Stops a run under way (`DELETE …/runs/{id}`).
+    public func stopRun(_ service: ServiceName, id: String) async throws {
+        try await send(.DELETE, "/v1/services/\(service)/runs/\(id)")
+    }
+
     public func metrics() async throws -> String {
         let (_, body) = try await execute(request(.GET, "/metrics"), timeout: timeout)
         return String(decoding: body, as: UTF8.self)
@@ -226,8 +241,16 @@ public struct AgentClient: Sendable {
     }
 
     /// An NDJSON stream: one decoded value per line, until the agent ends it or the consumer stops.
-    private func lines<T: Sendable>(_ path: String, decode: @escaping @Sendable (Data) throws -> T) -> AsyncThrowingStream<T, any Error> {
-        let request = request(.GET, path)
+    private func lines<T: Sendable>(_ path: String, method: HTTPMethod = .GET, body: Data? = nil,
+                                    decode: @escaping @Sendable (Data) throws -> T) -> AsyncThrowingStream<T, any Error> {
+        let request = {
+            var request = self.request(method, path)
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            return request
+        }()
         let (http, host, reason) = (http, host, { @Sendable (error: any Error) in self.reason(error) })
         return AsyncThrowingStream { continuation in
             let reader = Task {

@@ -24,7 +24,7 @@ struct CLIOperationsTests {
             let pids = try await fleet.agents[0].request(.GET, "/v1/services/web/instances").decode([InstanceInfo].self).map(\.mainPID)
 
             // Resize: every host, no restart.
-            let resized = try await fleet.drover("resize", "web", "--cpu", "150%", "--memory", "256M")
+            let resized = try await fleet.drover("limits", "web", "--cpu", "150%", "--memory", "256M")
             #expect(resized.status == 0 && resized.stdout.contains("resized") && resized.stdout.contains("150%"), "\(resized)")
             for agent in fleet.agents {
                 let instances = try await agent.request(.GET, "/v1/services/web/instances").decode([InstanceInfo].self)
@@ -32,10 +32,10 @@ struct CLIOperationsTests {
             }
             #expect(try await fleet.agents[0].request(.GET, "/v1/services/web/instances").decode([InstanceInfo].self).map(\.mainPID) == pids,
                     "resized live: no instance restarted")
-            let off = try await fleet.drover("resize", "web", "--off")
+            let off = try await fleet.drover("limits", "web", "--reset")
             #expect(off.status == 0 && off.stdout.contains("releases' limits"), "\(off)")
-            for (arguments, words) in [(["resize", "web"], "give --cpu"), (["resize", "web", "--cpu", "lots"], "share of one CPU"),
-                                       (["resize", "web", "--off", "--cpu", "50%"], "--off goes alone")] {
+            for (arguments, words) in [(["limits", "web"], "give --cpu"), (["resize", "web", "--cpu", "lots"], "share of one CPU"),
+                                       (["limits", "web", "--reset", "--cpu", "50%"], "--reset goes alone")] {
                 let bad = try await Fleet.Run.drover(in: fleet.repository, arguments)
                 #expect(bad.status == 2 && bad.stderr.contains(words), "\(bad)")
             }

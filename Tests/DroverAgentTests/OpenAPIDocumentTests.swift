@@ -66,6 +66,11 @@ struct OpenAPIDocumentTests {
                                         headers: [("Content-Type", "application/json")])
             }),
             ("getLimits", .ok, { try await agent.request(.GET, "/v1/services/\(service)/limits") }),
+            ("startRun", .ok, {
+                try await agent.request(.POST, "/v1/services/\(service)/runs", body: Data(#"{"command": ["/bin/true"], "timeoutSeconds": 30}"#.utf8),
+                                        headers: [("Content-Type", "application/json")])
+            }),
+            ("stopRun", .notFound, { try await agent.request(.DELETE, "/v1/services/\(service)/runs/0123456789ab") }),
             ("deleteLimits", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/limits") }),
             ("deleteAutoscale", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/autoscale") }),
             ("listEvents", .ok, { try await agent.request(.GET, "/v1/events?service=\(service)&limit=10&since=1") }),

@@ -20,6 +20,8 @@ public final class Agent: Sendable {
     let logFollowers: LogFollowerLimit
     /// The API's tokens, checked on every request.
     let tokens: AgentTokens
+    /// One-off runs under way (release commands, `drover exec`).
+    let runs: OneOffRuns
     /// Set once the agent's graceful shutdown has begun: health answers 503 from then on, so a
     /// client waiting for a restarted agent does not take the one still stopping for it.
     private let stopping = Atomic<Bool>(false)
@@ -36,6 +38,7 @@ public final class Agent: Sendable {
         self.context = context
         self.runners = RunnerRegistry(context: context)
         self.logFollowers = LogFollowerLimit(maximum: context.configuration.maxLogFollowers)
+        self.runs = OneOffRuns(context: context)
         self.tokens = AgentTokens(store: context.store, limiter: AuthFailureLimiter(maxFailures: context.configuration.authFailuresPerMinute))
     }
 

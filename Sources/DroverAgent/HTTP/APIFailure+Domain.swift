@@ -37,6 +37,12 @@ extension APIFailure {
             case .invalidPolicy: self.init(.badRequest, "invalid_policy", error.message)
             case .notAutoscaled: self.init(.notFound, "not_autoscaled", error.message)
             }
+        case let error as RunError:
+            switch error.kind {
+            case .invalidCommand: self.init(.badRequest, "invalid_command", error.message)
+            case .noRelease: self.init(.conflict, "no_release", error.message)
+            case .noReleaseCommand: self.init(.conflict, "no_release_command", error.message)
+            }
         case let error as LogsError:
             switch error.kind {
             case .tooManyFollowers: self.init(.tooManyRequests, "too_many_followers", error.message)

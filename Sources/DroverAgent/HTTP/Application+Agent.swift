@@ -29,6 +29,7 @@ public func buildApplication(
     ServicesController(agent: agent).addRoutes(to: api)
     ScalingController(agent: agent).addRoutes(to: api)
     DeploymentsController(agent: agent).addRoutes(to: api)
+    RunsController(agent: agent).addRoutes(to: api)
     let document: Data
     do {
         document = try APIDocument.withLimits(maxInstances: agent.configuration.maxInstances)

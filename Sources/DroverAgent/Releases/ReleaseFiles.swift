@@ -22,6 +22,8 @@ public struct ReleaseFiles: Sendable {
     }
 
     var stagingDirectory: String { stateDirectory + "/staging" }
+    /// The FIFOs one-off runs write their output into, while they run.
+    var runsDirectory: String { stateDirectory + "/runs" }
     func serviceDirectory(_ service: ServiceName) -> String { stateDirectory + "/services/\(service)" }
     func releasesDirectory(_ service: ServiceName) -> String { serviceDirectory(service) + "/releases" }
     public func releaseDirectory(_ service: ServiceName, _ version: ReleaseVersion) -> String {

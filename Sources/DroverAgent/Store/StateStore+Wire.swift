@@ -7,6 +7,6 @@ extension StateStore.ReleaseRecord {
     func info(current: Bool, scope: Scope) -> ReleaseInfo {
         ReleaseInfo(service: service, version: version, sha256: sha256, size: size,
                     kind: kind, files: files, createdAt: createdAt, current: current, spec: spec,
-                    secretStorage: spec.secrets.isEmpty ? nil : (scope == .system ? .encrypted : .file), exposure: exposure)
+                    secretStorage: spec.secrets.isEmpty ? nil : (scope == .system ? .encrypted : .file), exposure: exposure, releaseCommandAt: releaseCommandAt)
     }
 }

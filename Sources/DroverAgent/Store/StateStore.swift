@@ -114,6 +114,11 @@ public final class StateStore: Sendable {
             // Each release's unit as systemd-analyze security scores it, kept for status.
             try db.execute(sql: "ALTER TABLE releases ADD COLUMN exposure REAL")
         }
+        migrator.registerMigration("0008-release-command") { db in
+            // When the release's release command last succeeded here: a redeploy of the same
+            // content does not run it again.
+            try db.execute(sql: "ALTER TABLE releases ADD COLUMN release_command_at DATETIME")
+        }
         return migrator
     }
 
@@ -190,6 +195,8 @@ public final class StateStore: Sendable {
         /// Its unit's exposure as `systemd-analyze security` scores it (0 safe – 10 unsafe);
         /// nil when it could not be scored (or was recorded before scores were kept).
         public var exposure: Double? = nil
+        /// When its release command last succeeded on this host; nil if it never ran (or has none).
+        public var releaseCommandAt: Date? = nil
     }
 
     /// Records a release, creating its service on first upload; the first release of a
@@ -237,8 +244,17 @@ public final class StateStore: Sendable {
             sha256: row["sha256"], size: row["size"], kind: row["kind"], files: row["files"],
             spec: try JSONDecoder.droverAPI.decode(ServiceSpec.self, from: Data(specText.utf8)),
             unitSHA256: row["unit_sha256"], createdAt: row.time("created_at"),
-            exposure: Double.fromDatabaseValue(row["exposure"] as DatabaseValue).flatMap { (0...10).contains($0) ? $0 : nil }
+            exposure: Double.fromDatabaseValue(row["exposure"] as DatabaseValue).flatMap { (0...10).contains($0) ? $0 : nil },
+            releaseCommandAt: (row["release_command_at"] as DatabaseValue).isNull ? nil : row.time("release_command_at")
         )
+    }
+
+    /// Notes that the release command of a release succeeded now.
+    public func releaseCommandSucceeded(_ service: ServiceName, _ version: ReleaseVersion, at time: Date) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE releases SET release_command_at = ? WHERE service = ? AND version = ?",
+                           arguments: [StoredTime.text(time), service.rawValue, version.rawValue])
+        }
     }
 
     // MARK: Slots

@@ -17,10 +17,15 @@ struct UnitFiles: Sendable {
         var templateSHA256: String { SHA256.hash(data: Data(template.utf8)).hex }
     }
 
+    /// Where a release lives on this host, as unit rendering needs it.
+    func context(for service: ServiceName, version: ReleaseVersion) -> UnitContext {
+        UnitContext(service: service, version: version, scope: scope,
+                    releaseDirectory: files.releaseDirectory(service, version),
+                    slotDirectory: files.slotDirectory(service), secretsDirectory: files.secretsDirectory(service))
+    }
+
     func render(_ spec: ServiceSpec, service: ServiceName, version: ReleaseVersion) throws -> Rendered {
-        let context = UnitContext(service: service, version: version, scope: scope,
-                                  releaseDirectory: files.releaseDirectory(service, version),
-                                  slotDirectory: files.slotDirectory(service), secretsDirectory: files.secretsDirectory(service))
+        let context = context(for: service, version: version)
         return Rendered(template: try UnitRenderer.template(for: spec, in: context),
                         slice: UnitRenderer.slice(for: spec, service: service),
                         socket: UnitRenderer.socket(for: spec, service: service).map {

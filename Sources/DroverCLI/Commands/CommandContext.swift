@@ -15,13 +15,15 @@ struct CommandContext: Sendable {
         let hosts: String?
         let json: Bool
         let timeout: Double
+        /// `--timeout` as given, if it was (exec reads it as the command's time limit).
+        let givenTimeout: Double?
         let connectTimeout: Double
         let deployDirectory: String
     }
 
     init(_ global: GlobalOptions, terminal: Terminal) throws(InputError) {
         self.terminal = terminal
-        self.global = Options(hosts: global.hosts, json: global.json, timeout: global.timeout, connectTimeout: global.connectTimeout, deployDirectory: global.deployDirectory)
+        self.global = Options(hosts: global.hosts, json: global.json, timeout: global.timeout ?? GlobalOptions.defaultTimeout, givenTimeout: global.timeout, connectTimeout: global.connectTimeout, deployDirectory: global.deployDirectory)
         let path = global.inventory ?? ProcessInfo.processInfo.environment["DROVER_INVENTORY"] ?? global.deployDirectory + "/hosts.toml"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw InputError(file: path, line: nil, key: nil,

@@ -83,7 +83,12 @@ extension Drover {
                 return
             }
 
-            // 2. Roll, batch by batch.
+            // 2. The release command (a migration), once, before any instance is replaced.
+            if let phase = spec.release {
+                guard try await runReleaseCommand(phase, release: release, hosts: hosts, context: context) else { return }
+            }
+
+            // 3. Roll, batch by batch.
             let rollout = FleetRollout(context: context, service: name, batch: batch ?? manifest.rollout.batch, revertOnFailure: !noRevert)
             let request = DeploymentRequest(version: release, instances: manifest.instances, strategy: manifest.rollout.strategy)
             let report = try await rollout.run(hosts) { _, client in
@@ -94,12 +99,73 @@ extension Drover {
                 }
                 return (try await client.deploy(name, request), nil)
             }
-            // 3. The manifest's autoscaling, once every host runs the release.
+            // 4. The manifest's autoscaling, once every host runs the release.
             if let policy = manifest.autoscale, !report.interrupted, report.outcomes.allSatisfy({ $0.result == .deployed || $0.result == .upToDate }) {
                 let results = try await context.eachHost(hosts) { _, client in try await client.setAutoscale(name, policy) }
                 context.reportFailures(CommandContext.errors(in: results))
             }
             try FleetRollout.report(report, service: name, version: release.rawValue, context: context)
+        }
+
+        /// Runs the release's release command on the first host (or on every host, one after
+        /// another), its output live on stderr; unless it already succeeded for this release
+        /// (a redeploy of the same content). Returns false, having reported why, when it failed
+        /// or was interrupted: then no host has changed.
+        func runReleaseCommand(_ phase: ReleaseCommand, release: ReleaseVersion, hosts: [Inventory.Host], context: CommandContext) async throws -> Bool {
+            let (terminal, name) = (context.terminal, try context.service(service))
+            let targets = phase.on == .every ? hosts : [hosts[0]]
+            if phase.on == .first {
+                let held = try await context.eachHost(hosts) { _, client in try await client.releases(of: name).first { $0.version == release }?.releaseCommandAt }
+                if let (host, result) = held.first(where: { if case .success(let at?) = $0.result { at.timeIntervalSince1970 > 0 } else { false } }),
+                   case .success(let at?) = result {
+                    terminal.note(terminal.styled("⚑ ", .bold) + "release command: already succeeded for \(release) on \(host.name) at \(ISO8601DateFormatter().string(from: at)); not run again")
+                    return true
+                }
+            }
+            for host in targets {
+                terminal.note(terminal.styled("⚑ ", .bold) + "\(host.name): release command " + phase.command.joined(separator: " "))
+                let follower = RunFollower(context: context, client: try context.client(for: host), service: name)
+                let outcome: RunFollower.Outcome?
+                do {
+                    outcome = try await follower.run(RunRequest(releaseCommand: true, version: release)) { text in
+                        terminal.noteRaw(terminal.styled("\(host.name) │ ", .dim) + text + (text.hasSuffix("\n") ? "" : "\n"))
+                    }
+                } catch let error as AgentClientError {
+                    return try stopBeforeRolling(hosts, release: release, context: context, reason: "release command on \(host.name): \(error.message)",
+                                                 code: error.isUnreachable ? ExitCodes.unreachable : ExitCodes.failed)
+                }
+                guard let outcome else {
+                    return try stopBeforeRolling(hosts, release: release, context: context, reason: "interrupted during the release command; no host was changed",
+                                                 code: ExitCodes.interrupted)
+                }
+                if outcome.skipped {
+                    terminal.note("\(host.name): \(outcome.message ?? "already ran")")
+                } else if outcome.succeeded {
+                    terminal.note("\(host.name): release command " + terminal.styled("succeeded", .green))
+                } else {
+                    let last = outcome.lastLines.suffix(5)
+                    return try stopBeforeRolling(hosts, release: release, context: context,
+                                                 reason: "release command on \(host.name) \(outcome.message ?? "failed")"
+                                                     + (last.isEmpty ? "" : "; last lines: " + last.joined(separator: " | ")),
+                                                 code: ExitCodes.failed)
+                }
+            }
+            return true
+        }
+
+        /// Ends a deploy before any host was rolled: every host still runs what it ran.
+        private func stopBeforeRolling(_ hosts: [Inventory.Host], release: ReleaseVersion, context: CommandContext, reason: String, code: Int32) throws -> Bool {
+            let outcomes = hosts.map { FleetRollout.Outcome(host: $0.name, result: code == ExitCodes.interrupted ? .interrupted : .notStarted, toVersion: release.rawValue,
+                                                            reason: "not rolled: still runs what it ran") }
+            if context.global.json {
+                struct Summary: Encodable { let service: String; let version: String; let hosts: [FleetRollout.Outcome]; let error: String }
+                try context.printJSON(Summary(service: service, version: release.rawValue, hosts: outcomes, error: reason))
+            } else {
+                var table = Table(columns: ["HOST", "RESULT", "FROM", "TO", "REASON"])
+                for outcome in outcomes { table.rows.append([outcome.host, outcome.result.rawValue, "-", release.rawValue, outcome.reason ?? ""]) }
+                context.terminal.print(table.render())
+            }
+            throw CommandFailure(code: code, message: reason)
         }
 
         /// Runs the manifest's `build` from the repository, its output on stderr.

@@ -12,8 +12,11 @@ public struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON for scripts instead of tables (stable: see the README).")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for each agent's answer.", valueName: "seconds"))
-    var timeout: Double = 30
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for each agent's answer (default 30); for exec, how long the command may run (default 3600).", valueName: "seconds"))
+    var timeout: Double?
+
+    /// What `--timeout` means for an answer when it is not given.
+    static let defaultTimeout: Double = 30
 
     @Option(name: .customLong("connect-timeout"), help: ArgumentHelp("Seconds to wait for each agent's connection: a host that is down is reported after this, not after --timeout.", valueName: "seconds"))
     var connectTimeout: Double = 5
@@ -24,8 +27,8 @@ public struct GlobalOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard timeout.isFinite, timeout > 0, timeout <= 3_600 else {
-            throw ValidationError("--timeout must be a number of seconds from 0 to 3600, not \(timeout)")
+        if let timeout, !(timeout.isFinite && timeout > 0 && timeout <= 86_400) {
+            throw ValidationError("--timeout must be a number of seconds from 0 to 86400 (a day), not \(timeout)")
         }
         guard connectTimeout.isFinite, connectTimeout > 0, connectTimeout <= 600 else {
             throw ValidationError("--connect-timeout must be a number of seconds from 0 to 600, not \(connectTimeout)")

@@ -137,6 +137,27 @@ public struct Manifest: Sendable, Equatable {
             }
             try table.finish()
         }
+        if var table = try top.table("release") {
+            guard let command = try table.strings("command") else {
+                throw table.error(nil, "[release] needs 'command': the command run once per deploy before any instance is replaced, like command = [\"./web\", \"migrate\"]")
+            }
+            do throws(SpecError) {
+                try OneOffCommand.validate(command, field: "release.command")
+            } catch {
+                throw table.error("command", "'release.command' \(error.problem)")
+            }
+            var release = ReleaseCommand(command: command)
+            if let seconds = try table.seconds("timeout", in: 1...Double(OneOffCommand.timeoutRange.upperBound)) { release.timeoutSeconds = Int(seconds.rounded(.up)) }
+            if let on = try table.string("on") {
+                guard let hosts = ReleaseCommand.Hosts(rawValue: on) else {
+                    throw table.error("on", "'release.on' must be \"first\" (the first host of the deploy, the default) or \"every\" (each host), not \"\(on)\"")
+                }
+                release.on = hosts
+            }
+            try table.finish()
+            spec.release = release
+        }
+
         var rollout = Rollout()
         if var table = try top.table("rollout") {
             rollout.strategy.maxSurge = try table.integer("max_surge", in: DeploymentStrategy.surgeRange) ?? rollout.strategy.maxSurge

@@ -32,6 +32,8 @@ public final class Terminal: Sendable {
     public func print(_ line: String) { lock.withLock { _ in write(false, line + "\n") } }
     /// A line of progress or diagnostics (stderr).
     public func note(_ line: String) { lock.withLock { _ in write(true, line + "\n") } }
+    /// Data for stdout as it is, with no newline added (a command's output as it streams).
+    func raw(_ text: String) { lock.withLock { _ in write(false, text) } }
     /// Text for stderr as it is (terminal control sequences included).
     func noteRaw(_ text: String) { lock.withLock { _ in write(true, text) } }
 

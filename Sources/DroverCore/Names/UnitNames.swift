@@ -80,3 +80,11 @@ extension String {
         return String(result)
     }
 }
+
+extension UnitNames {
+    /// `drover-<service>_<version>.run-<id>.service`: a one-off run of a release. No `@`, so
+    /// it is never taken for an instance.
+    public static func oneOffRun(_ service: ServiceName, _ version: ReleaseVersion, id: String) -> String {
+        "\(prefix)\(service)\(separator)\(version).run-\(id).service"
+    }
+}

@@ -52,6 +52,7 @@ extension ServiceSpec {
         if let acceptExposure, !(acceptExposure.isFinite && (0...10).contains(acceptExposure)) {
             throw SpecError(field: "acceptExposure", problem: "must be an exposure from 0 to 10, as systemd-analyze security scores a unit")
         }
+        try release?.validate()
         try Self.checkRange(startTimeoutSeconds, 1...3_600, field: "startTimeoutSeconds")
         try Self.checkRange(stopTimeoutSeconds, 1...3_600, field: "stopTimeoutSeconds")
         if let stopSignal, !Self.stopSignals.contains(stopSignal) {

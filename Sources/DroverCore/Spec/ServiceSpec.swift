@@ -40,6 +40,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
     /// An exposure above the agent's `max_exposure` that this release is accepted with, on
     /// purpose: its unit may score up to this (0–10, as `systemd-analyze security` scores).
     public var acceptExposure: Double?
+    /// Run once per deploy before any instance is replaced (a migration); nil for none.
+    public var release: ReleaseCommand?
 
     public init(
         binary: String,
@@ -56,7 +58,8 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         resources: Resources = Resources(),
         sandbox: [String: String?] = [:],
         secrets: [String: String] = [:],
-        acceptExposure: Double? = nil
+        acceptExposure: Double? = nil,
+        release: ReleaseCommand? = nil
     ) {
         self.binary = binary
         self.arguments = arguments
@@ -73,6 +76,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         self.sandbox = sandbox
         self.secrets = secrets
         self.acceptExposure = acceptExposure
+        self.release = release
     }
 
     public enum ServiceType: String, Codable, Sendable {
@@ -157,6 +161,7 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         sandbox = try c.decodeIfPresent([String: String?].self, forKey: .sandbox) ?? defaults.sandbox
         secrets = try c.decodeIfPresent([String: String].self, forKey: .secrets) ?? defaults.secrets
         acceptExposure = try c.decodeIfPresent(Double.self, forKey: .acceptExposure)
+        release = try c.decodeIfPresent(ReleaseCommand.self, forKey: .release)
     }
 
     /// Encodes `secrets` only when there are some: a spec without secrets reads (and hashes) as
@@ -178,10 +183,11 @@ public struct ServiceSpec: Codable, Sendable, Equatable {
         try c.encode(sandbox, forKey: .sandbox)
         if !secrets.isEmpty { try c.encode(secrets, forKey: .secrets) }
         try c.encodeIfPresent(acceptExposure, forKey: .acceptExposure)
+        try c.encodeIfPresent(release, forKey: .release)
     }
 
     private enum CodingKeys: String, CodingKey {
         case binary, arguments, environment, type, startTimeoutSeconds, stopTimeoutSeconds, stopSignal, watchdogSeconds
-        case restart, health, listen, resources, sandbox, secrets, acceptExposure
+        case restart, health, listen, resources, sandbox, secrets, acceptExposure, release
     }
 }

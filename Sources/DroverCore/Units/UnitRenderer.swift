@@ -12,34 +12,84 @@ public enum UnitRenderer {
 
     /// The template unit `drover-<service>_<version>@.service` of one release.
     public static func template(for spec: ServiceSpec, in context: UnitContext) throws(SpecError) -> String {
+        try render(spec, in: context, run: nil)
+    }
+
+    /// A one-off run of a release (its release command, or `drover exec`): the release's own
+    /// files, environment, secrets, limits and sandbox, exactly as its instances have them, but
+    /// its own command, a `PORT` no slot uses, no shared socket, no restart, a time limit, and
+    /// its output into `run.outputPath` (a FIFO the agent reads). It stays loaded after it
+    /// exits (`RemainAfterExit=`), so the agent can read how it ended.
+    public static func oneOff(for spec: ServiceSpec, in context: UnitContext, run: OneOffRun) throws(SpecError) -> String {
+        try OneOffCommand.validate(run.command, field: "command")
+        try checkPlainPath(run.outputPath, field: "outputPath")
+        return try render(spec, in: context, run: run)
+    }
+
+    /// What makes a one-off run's unit differ from an instance's.
+    public struct OneOffRun: Sendable, Equatable {
+        public var id: String
+        public var command: [String]
+        public var port: Int
+        public var timeoutSeconds: Int
+        public var outputPath: String
+
+        public init(id: String, command: [String], port: Int, timeoutSeconds: Int, outputPath: String) {
+            self.id = id
+            self.command = command
+            self.port = port
+            self.timeoutSeconds = timeoutSeconds
+            self.outputPath = outputPath
+        }
+    }
+
+    private static func render(_ spec: ServiceSpec, in context: UnitContext, run: OneOffRun?) throws(SpecError) -> String {
         try spec.validate()
         try checkPlainPath(context.releaseDirectory, field: "releaseDirectory")
         try checkPlainPath(context.slotDirectory, field: "slotDirectory")
         if !spec.secrets.isEmpty { try checkPlainPath(context.secretsDirectory, field: "secretsDirectory") }
         let service = context.service.rawValue, version = context.version.rawValue
 
-        var lines = [header, "# service=\(service) version=\(version)", "", "[Unit]"]
-        lines.append("Description=Drover \(service) \(version), instance %i")
-        if spec.listen == nil {
-            lines.append("StartLimitIntervalSec=\(spec.restart.intervalSeconds)")
-            lines.append("StartLimitBurst=\(spec.restart.burst)")
+        var lines = [header, "# service=\(service) version=\(version)" + (run.map { " run=\($0.id)" } ?? ""), "", "[Unit]"]
+        if let run {
+            lines.append("Description=Drover \(service) \(version), one-off run \(run.id)")
         } else {
+            lines.append("Description=Drover \(service) \(version), instance %i")
+        }
+        if run != nil || spec.listen != nil {
             // systemd would stop the shared socket with an instance that hits its start limit,
             // and could not listen again while the others hold the port: the agent keeps the
-            // limit instead (RestartLimit).
+            // limit instead (RestartLimit). A one-off run is never restarted.
             lines.append("StartLimitIntervalSec=0")
+        } else {
+            lines.append("StartLimitIntervalSec=\(spec.restart.intervalSeconds)")
+            lines.append("StartLimitBurst=\(spec.restart.burst)")
         }
         lines.append("")
         lines.append("[Service]")
-        lines.append("Type=\(spec.type == .notify ? "notify" : "exec")")
-        if spec.type == .notify { lines.append("NotifyAccess=main") }
-        let executable = context.releaseDirectory + "/" + spec.binary
-        lines.append("ExecStart=" + ([executable] + spec.arguments).map(UnitFileText.quoted).joined(separator: " "))
+        if let run {
+            lines.append("Type=exec")
+            lines.append("RemainAfterExit=yes")
+            let executable = try OneOffCommand.executable(run.command[0], releaseDirectory: context.releaseDirectory)
+            lines.append("ExecStart=" + ([executable] + run.command.dropFirst()).map(UnitFileText.quoted).joined(separator: " "))
+        } else {
+            lines.append("Type=\(spec.type == .notify ? "notify" : "exec")")
+            if spec.type == .notify { lines.append("NotifyAccess=main") }
+            let executable = context.releaseDirectory + "/" + spec.binary
+            lines.append("ExecStart=" + ([executable] + spec.arguments).map(UnitFileText.quoted).joined(separator: " "))
+        }
         lines.append("WorkingDirectory=" + UnitFileText.escapingSpecifiers(context.releaseDirectory))
-        lines.append("EnvironmentFile=" + UnitFileText.escapingSpecifiers(context.slotDirectory) + "/%i.env")
-        lines.append("Environment=" + [
-            UnitFileText.quoted("DROVER_SERVICE=\(service)"), UnitFileText.quoted("DROVER_VERSION=\(version)"), "\"DROVER_INSTANCE=%i\"",
-        ].joined(separator: " "))
+        if let run {
+            lines.append("Environment=" + [
+                UnitFileText.quoted("DROVER_SERVICE=\(service)"), UnitFileText.quoted("DROVER_VERSION=\(version)"),
+                UnitFileText.quoted("DROVER_INSTANCE=run-\(run.id)"), UnitFileText.quoted("PORT=\(run.port)"),
+            ].joined(separator: " "))
+        } else {
+            lines.append("EnvironmentFile=" + UnitFileText.escapingSpecifiers(context.slotDirectory) + "/%i.env")
+            lines.append("Environment=" + [
+                UnitFileText.quoted("DROVER_SERVICE=\(service)"), UnitFileText.quoted("DROVER_VERSION=\(version)"), "\"DROVER_INSTANCE=%i\"",
+            ].joined(separator: " "))
+        }
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) {
             lines.append("Environment=" + UnitFileText.quoted("\(key)=\(value)"))
         }
@@ -60,14 +110,24 @@ public enum UnitRenderer {
             }
         }
         lines.append("Slice=" + UnitNames.slice(context.service))
-        if spec.listen != nil { lines.append("Sockets=" + UnitNames.socket(context.service)) }
-        lines.append("SyslogIdentifier=%n")
-        lines.append("Restart=\(spec.restart.mode)")
-        lines.append("RestartSec=\(spec.restart.delaySeconds)")
-        lines.append("TimeoutStartSec=\(spec.startTimeoutSeconds)")
+        if let run {
+            // Opened by systemd before it drops privileges: the FIFO stays the agent's.
+            lines.append("StandardOutput=file:" + UnitFileText.escapingSpecifiers(run.outputPath))
+            lines.append("StandardError=inherit")
+            lines.append("SyslogIdentifier=%N")
+            lines.append("Restart=no")
+            lines.append("TimeoutStartSec=\(spec.startTimeoutSeconds)")
+            lines.append("RuntimeMaxSec=\(run.timeoutSeconds)")
+        } else {
+            if spec.listen != nil { lines.append("Sockets=" + UnitNames.socket(context.service)) }
+            lines.append("SyslogIdentifier=%n")
+            lines.append("Restart=\(spec.restart.mode)")
+            lines.append("RestartSec=\(spec.restart.delaySeconds)")
+            lines.append("TimeoutStartSec=\(spec.startTimeoutSeconds)")
+        }
         lines.append("TimeoutStopSec=\(spec.stopTimeoutSeconds)")
         if let signal = spec.stopSignal { lines.append("KillSignal=\(signal)") }
-        if let watchdog = spec.watchdogSeconds { lines.append("WatchdogSec=\(watchdog)") }
+        if run == nil, let watchdog = spec.watchdogSeconds { lines.append("WatchdogSec=\(watchdog)") }
         lines.append("KillMode=control-group")
         if let cpu = spec.resources.cpuPercent { lines.append("CPUQuota=\(cpu)%") }
         if let memory = spec.resources.memoryBytes { lines.append("MemoryMax=\(memory)") }

@@ -7,31 +7,32 @@ import Foundation
 
 extension Drover {
     /// Live resize: new CPU and memory limits for a service's running instances, without a
-    /// restart (`PUT …/limits`), kept for instances started later; `--off` returns to the
-    /// releases' own limits.
-    struct Resize: DroverCommand {
+    /// restart (`PUT …/limits`), kept for instances started later; `--reset` returns to the
+    /// releases' own limits (`DELETE …/limits`).
+    struct Limits: DroverCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change the CPU and memory limits of a service's instances live, on each of its hosts (no restart).",
             discussion: """
-                A limit left out keeps each release's own. --off removes the resize: instances run \
-                with their releases' limits again.
+                A limit left out keeps each release's own. --reset removes the resize: instances run \
+                with their releases' limits again. Needs a deploy token.
 
                 Example:
-                  drover resize web --cpu 150% --memory 512M
-                """)
+                  drover limits web --cpu 150% --memory 512M
+                """,
+            aliases: ["resize"])
 
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The service.") var service: String
         @Option(help: ArgumentHelp("CPUQuota of each instance, a share of one CPU.", valueName: "150%")) var cpu: String?
         @Option(help: ArgumentHelp("MemoryMax of each instance.", valueName: "512M")) var memory: String?
-        @Flag(help: "Remove the resize: back to the releases' own limits.") var off = false
+        @Flag(help: "Remove the resize: back to the releases' own limits.") var reset = false
 
         func limits() throws -> InstanceLimits? {
-            if off {
-                guard cpu == nil, memory == nil else { throw ValidationError("--off goes alone: it removes the resize, --cpu and --memory set one") }
+            if reset {
+                guard cpu == nil, memory == nil else { throw ValidationError("--reset goes alone: it removes the resize, --cpu and --memory set one") }
                 return nil
             }
-            guard cpu != nil || memory != nil else { throw ValidationError("give --cpu, --memory or both (or --off to remove the resize)") }
+            guard cpu != nil || memory != nil else { throw ValidationError("give --cpu, --memory or both (or --reset to remove the resize)") }
             var limits = InstanceLimits()
             if let cpu {
                 guard let percent = HumanUnits.cpuPercent(cpu), Bounds.cpuPercent.contains(percent) else {
