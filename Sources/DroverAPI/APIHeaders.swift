@@ -10,4 +10,7 @@ public enum APIHeaders {
     /// the value. Sent with the upload (over TLS, or from the agent's own host), checked against
     /// the spec's digests, and kept by the agent as systemd credentials, never in its store.
     public static let secrets = "Drover-Secrets"
+    /// The id of the service's lease (`PUT …/lease`) that a change is made under. While a
+    /// lease is held, deploys, rollbacks, promotions and scaling without its id are refused.
+    public static let lease = "Drover-Lease"
 }

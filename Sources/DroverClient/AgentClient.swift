@@ -17,6 +17,8 @@ public struct AgentClient: Sendable {
     /// How the agent is reached and recognised: pinned, CA-verified, or plain on loopback.
     public let transport: AgentTransport
     let token: String
+    /// The service lease this client's changes are made under (`Drover-Lease`), if any.
+    public var lease: String?
     /// How long a whole call may take (uploads and streams have their own).
     public var timeout: Duration
     /// How long connecting may take: short, so a fleet command reports a silent host in
@@ -157,6 +159,21 @@ public struct AgentClient: Sendable {
         }
     }
 
+    /// Takes or renews a service's lease on this host; a lease someone else holds is a 409
+    /// `leased` whose message names them.
+    public func takeLease(_ service: ServiceName, _ lease: LeaseRequest) async throws -> LeaseInfo {
+        try await send(.PUT, "/v1/services/\(service)/lease", lease)
+    }
+
+    public func lease(of service: ServiceName) async throws -> LeaseInfo { try await get("/v1/services/\(service)/lease") }
+
+    /// Releases the lease `id` (or anyone's, with `force`).
+    public func releaseLease(_ service: ServiceName, id: String?, force: Bool = false) async throws {
+        var query = ["force=\(force)"]
+        if let id { query.append("id=\(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? id)") }
+        try await send(.DELETE, "/v1/services/\(service)/lease?" + query.joined(separator: "&"))
+    }
+
     /// Stops a run under way (`DELETE …/runs/{id}`).
     public func stopRun(_ service: ServiceName, id: String) async throws {
         try await send(.DELETE, "/v1/services/\(service)/runs/\(id)")
@@ -182,6 +199,7 @@ public struct AgentClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if authorized { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let lease { request.headers.add(name: APIHeaders.lease, value: lease) }
         return request
     }
 

@@ -93,6 +93,12 @@ struct OpenAPIDocumentTests {
                 _ = try await agent.finished(try #require(deployment.withLock { $0 }))
                 return try await agent.request(.GET, "/v1/services/\(service)")
             }),
+            ("takeLease", .ok, {
+                try await agent.request(.PUT, "/v1/services/\(service)/lease", body: Data(#"{"id": "doc-lease-0001", "holder": "doc@test", "operation": "lock", "ttlSeconds": 60}"#.utf8),
+                                        headers: [("Content-Type", "application/json")])
+            }),
+            ("getLease", .ok, { try await agent.request(.GET, "/v1/services/\(service)/lease") }),
+            ("releaseLease", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)/lease?id=doc-lease-0001") }),
             ("deleteService", .noContent, { try await agent.request(.DELETE, "/v1/services/\(service)") }),
         ]
         let documented = try Self.documentedOperations()

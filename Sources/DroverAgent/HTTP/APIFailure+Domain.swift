@@ -37,6 +37,11 @@ extension APIFailure {
             case .invalidPolicy: self.init(.badRequest, "invalid_policy", error.message)
             case .notAutoscaled: self.init(.notFound, "not_autoscaled", error.message)
             }
+        case let error as LeaseError:
+            switch error.kind {
+            case .held: self.init(.conflict, "leased", error.message)
+            case .notLeased: self.init(.notFound, "not_leased", error.message)
+            }
         case let error as RunError:
             switch error.kind {
             case .invalidCommand: self.init(.badRequest, "invalid_command", error.message)

@@ -30,6 +30,7 @@ public func buildApplication(
     ScalingController(agent: agent).addRoutes(to: api)
     DeploymentsController(agent: agent).addRoutes(to: api)
     RunsController(agent: agent).addRoutes(to: api)
+    LeaseController(agent: agent).addRoutes(to: api)
     let document: Data
     do {
         document = try APIDocument.withLimits(maxInstances: agent.configuration.maxInstances)

@@ -17,12 +17,14 @@ struct DeploymentsController {
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
         let service = try serviceName(context)
+        try await agent.checkLease(service, id: request.leaseID)
         let deploy = try await decode(DeploymentRequest.self, from: request, context: context, invalidValue: "invalid_strategy")
         return try json(try await agent.deploy(service, deploy), status: .accepted)
     }
 
     @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
         let service = try serviceName(context)
+        try await agent.checkLease(service, id: request.leaseID)
         let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest(),
                                         invalidValue: "invalid_strategy")
         return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)

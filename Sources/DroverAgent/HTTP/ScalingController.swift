@@ -22,12 +22,15 @@ struct ScalingController {
 
     @Sendable func setAutoscale(_ request: Request, context: Context) async throws -> Response {
         let service = try serviceName(context)
+        try await agent.checkLease(service, id: request.leaseID)
         let policy = try await decode(AutoscalePolicy.self, from: request, context: context, invalidValue: "invalid_policy")
         return try json(try await agent.setAutoscale(service, policy))
     }
 
     @Sendable func deleteAutoscale(_ request: Request, context: Context) async throws -> Response {
-        try await agent.deleteAutoscale(try serviceName(context))
+        let service = try serviceName(context)
+        try await agent.checkLease(service, id: request.leaseID)
+        try await agent.deleteAutoscale(service)
         return Response(status: .noContent)
     }
 

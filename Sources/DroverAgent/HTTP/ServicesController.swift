@@ -59,6 +59,7 @@ struct ServicesController {
 
     @Sendable func scale(_ request: Request, context: Context) async throws -> Response {
         let service = try serviceName(context)
+        try await agent.checkLease(service, id: request.leaseID)
         let scale = try await decode(ScaleRequest.self, from: request, context: context, invalidValue: "invalid_instances")
         return try json(try await agent.scale(service, to: scale.instances))
     }

@@ -119,6 +119,22 @@ public final class StateStore: Sendable {
             // content does not run it again.
             try db.execute(sql: "ALTER TABLE releases ADD COLUMN release_command_at DATETIME")
         }
+        migrator.registerMigration("0009-leases") { db in
+            // Who is changing a service on this host: one lease per service, whether or not the
+            // service exists yet (a first deploy takes it too).
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                    service TEXT PRIMARY KEY,
+                    id TEXT NOT NULL,
+                    holder TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    message TEXT,
+                    actor TEXT,
+                    since DATETIME NOT NULL,
+                    expires_at DATETIME
+                )
+                """)
+        }
         return migrator
     }
 

@@ -9,6 +9,8 @@ struct CommandContext: Sendable {
     let terminal: Terminal
     let global: Options
     let inventory: Inventory
+    /// The service lease this command's changes are made under (`ServiceLease`).
+    var leaseID: String?
 
     /// The global options' values.
     struct Options: Sendable {
@@ -74,8 +76,10 @@ struct CommandContext: Sendable {
                              problem: "the certificate of host '\(host.name)' is not trusted yet: run `drover hosts trust \(host.name) --fingerprint sha256:…` "
                                  + "with the fingerprint install-agent.sh printed (or `drover-agent fingerprint` on the host), or without --fingerprint to check it by eye")
         }
-        return AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), transport: transport,
-                           timeout: timeout, connectTimeout: connectTimeout)
+        var client = AgentClient(host: host.name, baseURL: host.baseURL, token: try inventory.token(of: host), transport: transport,
+                                 timeout: timeout, connectTimeout: connectTimeout)
+        client.lease = leaseID
+        return client
     }
 
     /// A release version given on the command line (`--to`, `--version`).

@@ -26,6 +26,7 @@ extension Drover {
         @Option(help: "The version to deploy as (default: derived from the content).") var version: String?
         @Option(help: "Hosts deployed at once (default: the manifest's rollout.batch, else 1).") var batch: Int?
         @Flag(name: .customLong("no-revert"), help: "On failure, leave the hosts already done on the new version.") var noRevert = false
+        @Option(name: [.customShort("m"), .long], help: "Why, for other operators (shown while this deploy holds the service).") var message: String?
 
         func validate() throws {
             if let batch, !(1...1_000).contains(batch) { throw ValidationError("--batch must be from 1 to 1000") }
@@ -36,6 +37,15 @@ extension Drover {
             let name = try context.service(service)
             guard let manifest = try context.manifest(name, required: true) else { return }
             let hosts = try context.hosts(for: manifest)
+            // One operator at a time: the lease is taken before anything is built or changed.
+            let command = self
+            try await ServiceLease.holding("deploy", service: name, hosts: hosts, context: context, message: message) { context in
+                try await command.deploy(name, manifest: manifest, hosts: hosts, context: context)
+            }
+        }
+
+        private func deploy(_ name: ServiceName, manifest: Manifest, hosts: [Inventory.Host], context: CommandContext) async throws {
+            let terminal = context.terminal
             try await build(manifest, context: context)
             let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
             guard FileManager.default.isReadableFile(atPath: artifact) else {

@@ -20,7 +20,7 @@ public struct Drover: AsyncParsableCommand {
             """,
         subcommands: [
             Hosts.self, Deploy.self, Rollback.self, Scale.self, Autoscale.self, Limits.self, Exec.self, Status.self, Logs.self,
-            History.self, Releases.self, Delete.self, Validate.self,
+            History.self, Releases.self, Lock.self, Unlock.self, Delete.self, Validate.self,
         ]
     )
 

@@ -10,6 +10,7 @@ extension Drover {
             discussion: "While a service autoscales, the count is kept within the policy's bounds (the answer says so).\n\nExample:\n  drover scale web 4")
 
         @OptionGroup var global: GlobalOptions
+        @Option(name: [.customShort("m"), .long], help: "Why, for other operators (shown while the scale holds the service).") var message: String?
         @Argument(help: "The service.") var service: String
         @Argument(help: "Instances per host.") var instances: Int
 
@@ -22,7 +23,9 @@ extension Drover {
             let name = try context.service(service)
             let hosts = try context.hosts(for: try context.manifest(name, required: false))
             let count = instances
-            let results = try await context.eachHost(hosts) { _, client in try await client.scale(name, to: count) }
+            let results = try await ServiceLease.holding("scale", service: name, hosts: hosts, context: context, message: message) { context in
+                try await context.eachHost(hosts) { _, client in try await client.scale(name, to: count) }
+            }
             if global.json {
                 try context.printJSON(results.map { HostReport($0.host.name, $0.result) })
             } else {
