@@ -499,7 +499,7 @@ public final class StateStore: Sendable {
     public func snapshot() async throws -> [String] {
         try await database.read { db in
             var lines: [String] = []
-            for table in ["services", "releases", "slots", "autoscale_policies"] {
+            for table in ["services", "releases", "slots", "autoscale_policies", "deployments", "leases"] {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2") { lines.append("\(table): \(row)") }
             }
             return lines

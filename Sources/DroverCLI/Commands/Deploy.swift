@@ -27,9 +27,13 @@ extension Drover {
         @Option(help: "Hosts deployed at once (default: the manifest's rollout.batch, else 1).") var batch: Int?
         @Flag(name: .customLong("no-revert"), help: "On failure, leave the hosts already done on the new version.") var noRevert = false
         @Option(name: [.customShort("m"), .long], help: "Why, for other operators (shown while this deploy holds the service).") var message: String?
+        @Flag(name: .customLong("dry-run"), help: "Show what the deploy would change on each host, and change nothing.") var dryRun = false
+        @Flag(name: .customLong("no-build"), help: "Use the artifact as it is: do not run the manifest's build.") var noBuild = false
+        @Flag(name: .customLong("detailed-exitcode"), help: "With --dry-run: exit 2 when something would change, 0 when nothing would.") var detailedExitcode = false
 
         func validate() throws {
             if let batch, !(1...1_000).contains(batch) { throw ValidationError("--batch must be from 1 to 1000") }
+            if detailedExitcode, !dryRun { throw ValidationError("--detailed-exitcode goes with --dry-run") }
         }
 
         mutating func run(terminal: Terminal) async throws {
@@ -37,6 +41,10 @@ extension Drover {
             let name = try context.service(service)
             guard let manifest = try context.manifest(name, required: true) else { return }
             let hosts = try context.hosts(for: manifest)
+            if dryRun {
+                try await plan(name, manifest: manifest, hosts: hosts, context: context)
+                return
+            }
             // One operator at a time: the lease is taken before anything is built or changed.
             let command = self
             try await ServiceLease.holding("deploy", service: name, hosts: hosts, context: context, message: message) { context in
@@ -44,9 +52,37 @@ extension Drover {
             }
         }
 
+        /// `--dry-run`: builds (unless `--no-build`), derives the version, and shows what each
+        /// host would change; uploads nothing, takes no lease, changes nothing.
+        private func plan(_ name: ServiceName, manifest: Manifest, hosts: [Inventory.Host], context: CommandContext) async throws {
+            if !noBuild { try await build(manifest, context: context) }
+            let (digest, spec, release) = try artifactVersion(manifest, context: context)
+            let plan = try await DeployPlan.make(name, version: release, digest: digest, spec: spec, manifest: manifest, hosts: hosts, context: context)
+            if global.json {
+                try context.printJSON(plan)
+            } else {
+                context.terminal.print(plan.render(terminal: context.terminal))
+            }
+            if plan.hosts.contains(where: { !$0.reachable }) { throw CommandFailure(code: ExitCodes.unreachable, message: "") }
+            // As terraform plan -detailed-exitcode: 2 means "there are changes", not an error.
+            if detailedExitcode, plan.changes { throw CommandFailure(code: 2, message: "") }
+        }
+
+        /// The artifact's digest, the spec with its secrets' digests, and the version they make.
+        private func artifactVersion(_ manifest: Manifest, context: CommandContext) throws -> (ArtifactDigest, ServiceSpec, ReleaseVersion) {
+            let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
+            guard FileManager.default.isReadableFile(atPath: artifact) else {
+                throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
+            }
+            let digest = try ArtifactDigest(ofFile: artifact)
+            let (spec, _) = try manifest.resolvingSecrets(repository: context.repository)
+            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: spec)
+            return (digest, spec, release)
+        }
+
         private func deploy(_ name: ServiceName, manifest: Manifest, hosts: [Inventory.Host], context: CommandContext) async throws {
             let terminal = context.terminal
-            try await build(manifest, context: context)
+            if !noBuild { try await build(manifest, context: context) }
             let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
             guard FileManager.default.isReadableFile(atPath: artifact) else {
                 throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
