@@ -12,7 +12,7 @@ public enum APIDocument {
     public static func withLimits(maxInstances: Int) throws -> Data {
         var document = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         for path in [["ScaleRequest", "properties", "instances"], ["DeploymentRequest", "properties", "instances"],
-                     ["AutoscalePolicy", "properties", "min"], ["AutoscalePolicy", "properties", "max"]] {
+                     ["AutoscalePolicy", "properties", "min"], ["AutoscalePolicy", "properties", "max"], ["Strategy", "properties", "canary"]] {
             document[path: ["components", "schemas"] + path + ["maximum"]] = .integer(Int64(maxInstances))
         }
         let encoder = JSONEncoder()

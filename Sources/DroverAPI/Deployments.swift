@@ -9,13 +9,22 @@ public struct DeploymentStrategy: Codable, Sendable, Equatable {
     public var deadlineSeconds: Double
     /// Roll back to the previous release when the new one fails (default on).
     public var autoRevert: Bool
+    /// Start this many instances of the new release beside the full old count first, and wait
+    /// in the `canary` state for a promotion (or an abort) before replacing anything. Ignored
+    /// when nothing runs yet. Cleared when the canary is promoted.
+    public var canary: Int?
+    /// Promote a canary by itself once it has been healthy this long.
+    public var autoPromoteSeconds: Double?
 
-    public init(maxSurge: Int = 1, maxUnavailable: Int = 0, minHealthySeconds: Double = 1, deadlineSeconds: Double = 60, autoRevert: Bool = true) {
+    public init(maxSurge: Int = 1, maxUnavailable: Int = 0, minHealthySeconds: Double = 1, deadlineSeconds: Double = 60, autoRevert: Bool = true,
+                canary: Int? = nil, autoPromoteSeconds: Double? = nil) {
         self.maxSurge = maxSurge
         self.maxUnavailable = maxUnavailable
         self.minHealthySeconds = minHealthySeconds
         self.deadlineSeconds = deadlineSeconds
         self.autoRevert = autoRevert
+        self.canary = canary
+        self.autoPromoteSeconds = autoPromoteSeconds
     }
 
     /// The range of each field, checked where a strategy is decoded (the deadline must also
@@ -23,6 +32,9 @@ public struct DeploymentStrategy: Codable, Sendable, Equatable {
     public static let surgeRange = 0...Bounds.instances.upperBound
     public static let minHealthySecondsRange: ClosedRange<Double> = 0...3_600
     public static let deadlineSecondsRange: ClosedRange<Double> = 0.1...86_400
+    public static let canaryRange = 1...Bounds.instances.upperBound
+    /// Up to a week.
+    public static let autoPromoteSecondsRange: ClosedRange<Double> = 1...604_800
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,6 +44,8 @@ public struct DeploymentStrategy: Codable, Sendable, Equatable {
         minHealthySeconds = try c.decodeIfPresent(Double.self, forKey: .minHealthySeconds, in: Self.minHealthySecondsRange) ?? d.minHealthySeconds
         deadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .deadlineSeconds, in: Self.deadlineSecondsRange) ?? d.deadlineSeconds
         autoRevert = try c.decodeIfPresent(Bool.self, forKey: .autoRevert) ?? d.autoRevert
+        canary = try c.decodeIfPresent(Int.self, forKey: .canary, in: Self.canaryRange)
+        autoPromoteSeconds = try c.decodeIfPresent(Double.self, forKey: .autoPromoteSeconds, in: Self.autoPromoteSecondsRange)
     }
 }
 
@@ -75,8 +89,13 @@ public enum DeploymentState: String, Codable, Sendable, CaseIterable {
     case failed
     /// A newer deployment of the service took over.
     case superseded
+    /// Canaries of the target run beside the whole old release, taking their share of the
+    /// traffic; waiting to be promoted (the rollout goes on) or aborted.
+    case canary
+    /// The canaries were stopped (asked to, or one failed); the old release runs untouched.
+    case aborted
 
-    public var isFinished: Bool { self == .succeeded || self == .failed || self == .superseded }
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .superseded || self == .aborted }
 }
 
 /// A deployment and where it stands.

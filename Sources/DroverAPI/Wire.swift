@@ -127,9 +127,11 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
     public var autoscale: AutoscalePolicy?
     /// The live resize in force, if any.
     public var limits: InstanceLimits?
+    /// The deployment under way, if one is (running, reverting, or a canary waiting).
+    public var deployment: DeploymentInfo?
 
     public init(name: ServiceName, currentVersion: ReleaseVersion?, desiredInstances: Int, releases: [ReleaseInfo], instances: [InstanceInfo],
-                autoscale: AutoscalePolicy? = nil, limits: InstanceLimits? = nil) {
+                autoscale: AutoscalePolicy? = nil, limits: InstanceLimits? = nil, deployment: DeploymentInfo? = nil) {
         self.name = name
         self.currentVersion = currentVersion
         self.desiredInstances = desiredInstances
@@ -137,6 +139,7 @@ public struct ServiceInfo: Codable, Sendable, Equatable {
         self.instances = instances
         self.autoscale = autoscale
         self.limits = limits
+        self.deployment = deployment
     }
 }
 

@@ -120,6 +120,12 @@ public struct AgentClient: Sendable {
 
     public func deployment(_ id: String) async throws -> DeploymentInfo { try await get("/v1/deployments/\(id)") }
 
+    /// Promotes a deployment waiting as a canary: its rollout goes on.
+    public func promote(_ id: String) async throws -> DeploymentInfo { try await send(.POST, "/v1/deployments/\(id)/promote", [String: String]()) }
+
+    /// Aborts a canary: its instances stop, the old release runs on.
+    public func abort(_ id: String) async throws -> DeploymentInfo { try await send(.POST, "/v1/deployments/\(id)/abort", [String: String]()) }
+
     /// A deployment's events as they happen, then its final state.
     public func followDeployment(_ id: String) -> AsyncThrowingStream<DeploymentUpdate, any Error> {
         lines("/v1/deployments/\(id)/events") { data in

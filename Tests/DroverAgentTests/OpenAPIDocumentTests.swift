@@ -93,6 +93,8 @@ struct OpenAPIDocumentTests {
                 _ = try await agent.finished(try #require(deployment.withLock { $0 }))
                 return try await agent.request(.GET, "/v1/services/\(service)")
             }),
+            ("promoteDeployment", .conflict, { try await agent.request(.POST, "/v1/deployments/\(deployment.withLock { $0 }?.id ?? "-")/promote") }),
+            ("abortDeployment", .conflict, { try await agent.request(.POST, "/v1/deployments/\(deployment.withLock { $0 }?.id ?? "-")/abort") }),
             ("takeLease", .ok, {
                 try await agent.request(.PUT, "/v1/services/\(service)/lease", body: Data(#"{"id": "doc-lease-0001", "holder": "doc@test", "operation": "lock", "ttlSeconds": 60}"#.utf8),
                                         headers: [("Content-Type", "application/json")])

@@ -131,6 +131,18 @@ public final class Agent: Sendable {
         try await runner(of: service).rollback(to: version, strategy: strategy)
     }
 
+    /// Promotes a deployment waiting as a canary (`POST /v1/deployments/{id}/promote`).
+    public func promote(_ id: String) async throws -> DeploymentInfo {
+        let deployment = try await self.deployment(id)
+        return try await runner(of: deployment.service).promote(id)
+    }
+
+    /// Aborts a canary (`POST /v1/deployments/{id}/abort`): its canaries stop, the old release runs on.
+    public func abort(_ id: String) async throws -> DeploymentInfo {
+        let deployment = try await self.deployment(id)
+        return try await runner(of: deployment.service).abort(id)
+    }
+
     public func setAutoscale(_ service: ServiceName, _ policy: AutoscalePolicy) async throws -> AutoscaleInfo {
         do {
             try policy.validate(maxInstances: configuration.maxInstances)
@@ -180,7 +192,15 @@ public final class Agent: Sendable {
             name: record.name, currentVersion: record.currentVersion, desiredInstances: record.desiredInstances,
             releases: releases.map { $0.info(current: $0.version == record.currentVersion, scope: context.configuration.scope) },
             instances: try await InstanceReport(runner: runner).instances(of: record, releases: releases),
-            autoscale: await runner.autoscale?.policy, limits: record.instanceLimits
+            autoscale: await runner.autoscale?.policy, limits: record.instanceLimits,
+            deployment: try await runner.rollingDeployment.asyncFlatMap { try await context.store.deployment($0) }
         )
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

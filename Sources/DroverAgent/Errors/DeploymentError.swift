@@ -7,4 +7,6 @@ public enum DeploymentErrorKind: Sendable, Hashable {
     case deploymentRunning
     case nothingToRollBackTo
     case unknownDeployment
+    /// Promote or abort asked of a deployment that is not a canary.
+    case notCanary
 }

@@ -26,6 +26,7 @@ extension APIFailure {
             case .deploymentRunning: self.init(.conflict, "deployment_running", error.message)
             case .nothingToRollBackTo: self.init(.conflict, "nothing_to_roll_back_to", error.message)
             case .unknownDeployment: self.init(.notFound, "unknown_deployment", error.message)
+            case .notCanary: self.init(.conflict, "not_canary", error.message)
             }
         case let error as LimitsError:
             switch error.kind {

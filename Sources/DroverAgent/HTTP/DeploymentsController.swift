@@ -12,6 +12,8 @@ struct DeploymentsController {
         group.post("services/:service/rollback", use: rollback)
         group.get("deployments/:id", use: show)
         group.get("deployments/:id/events", use: follow)
+        group.post("deployments/:id/promote", use: promote)
+        group.post("deployments/:id/abort", use: abort)
         group.get("events", use: events)
     }
 
@@ -28,6 +30,19 @@ struct DeploymentsController {
         let rollback = try await decode(RollbackRequest.self, from: request, context: context, ifEmpty: RollbackRequest(),
                                         invalidValue: "invalid_strategy")
         return try json(try await agent.rollback(service, to: rollback.to, strategy: rollback.strategy), status: .accepted)
+    }
+
+    /// A canary's promotion and abort are changes of its service: its lease applies.
+    @Sendable func promote(_ request: Request, context: Context) async throws -> Response {
+        let deployment = try await agent.deployment(context.parameters.get("id") ?? "")
+        try await agent.checkLease(deployment.service, id: request.leaseID)
+        return try json(try await agent.promote(deployment.id))
+    }
+
+    @Sendable func abort(_ request: Request, context: Context) async throws -> Response {
+        let deployment = try await agent.deployment(context.parameters.get("id") ?? "")
+        try await agent.checkLease(deployment.service, id: request.leaseID)
+        return try json(try await agent.abort(deployment.id))
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

@@ -33,6 +33,11 @@ struct Rollout {
         let observer = InstanceObserver(service: service, journal: context.journal)
         let logger = context.logger
         do {
+            // A canary first: its instances beside the old ones, until promoted (then the
+            // rollout below goes on from there) or aborted (then it ends here).
+            if deployment.strategy.canary != nil, !reverting {
+                guard try await runCanary(observer: observer) else { return }
+            }
             // Releases never change: their specs are read once, and again only if an instance of a
             // version uploaded since shows up.
             var specs = try await specsOfReleases()
@@ -105,14 +110,14 @@ struct Rollout {
         }
     }
 
-    private func specsOfReleases() async throws -> [ReleaseVersion: ServiceSpec] {
+    func specsOfReleases() async throws -> [ReleaseVersion: ServiceSpec] {
         Dictionary(uniqueKeysWithValues: try await store.releases(of: service).map { ($0.version, $0.spec) })
     }
 
     /// Stops and starts at once: the planner never starts in a slot this batch vacates, and
     /// stops a serving instance only when availability allows, so neither waits for the other.
     /// A start waits at most the deadline (the planner judges the rest).
-    private func perform(_ actions: [RolloutAction], specs: [ReleaseVersion: ServiceSpec], failed: Set<String>,
+    func perform(_ actions: [RolloutAction], specs: [ReleaseVersion: ServiceSpec], failed: Set<String>,
                          observer: InstanceObserver, deadline: Duration) async throws {
         let (service, systemd) = (self.service, context.systemd)
         for version in Set(actions.filter { $0.kind == .start }.map(\.version)) {

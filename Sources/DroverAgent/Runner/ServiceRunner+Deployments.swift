@@ -14,8 +14,17 @@ extension ServiceRunner {
             }
             // Everything is checked before anything changes: a refused request leaves a running
             // deployment running.
-            let strategy = request.strategy ?? DeploymentStrategy()
+            var strategy = request.strategy ?? DeploymentStrategy()
             let count = request.instances ?? max(record.desiredInstances, 1)
+            // A canary is measured against the release it would replace: with nothing running
+            // yet (or the target already current), there is nothing to compare, and it rolls.
+            if strategy.canary != nil, record.currentVersion == nil || record.currentVersion == request.version || record.desiredInstances == 0 {
+                strategy.canary = nil
+                strategy.autoPromoteSeconds = nil
+            }
+            if let canary = strategy.canary, canary > context.configuration.maxInstances {
+                throw DeploymentError(.invalidStrategy, "canary must be between 1 and \(context.configuration.maxInstances), not \(canary)")
+            }
             do throws(SpecError) {
                 try Rollout.target(version: request.version, count: count, strategy: strategy).validate(maxInstances: context.configuration.maxInstances)
             } catch {
@@ -48,6 +57,43 @@ extension ServiceRunner {
             await beginRollout(deployment)
             return deployment
         }
+    }
+
+    /// Promotes the deployment `id` waiting as a canary: its rollout goes on.
+    func promote(_ id: String) async throws -> DeploymentInfo {
+        try await exclusively {
+            let deployment = try await waitingCanary(id)
+            try await context.store.promoteCanary(deployment, "promoted: the rollout goes on")
+            view.changes.signal()
+            return try await context.store.deployment(id) ?? deployment
+        }
+    }
+
+    /// Aborts the deployment `id` while it is a canary (waiting, or its canaries starting):
+    /// the canaries stop, the old release runs on untouched.
+    func abort(_ id: String) async throws -> DeploymentInfo {
+        try await exclusively {
+            guard let deployment = try await context.store.deployment(id), deployment.service == name else {
+                throw DeploymentError(.unknownDeployment, "no deployment \(id.prefix(64)) of \(name) on this host")
+            }
+            guard deployment.strategy.canary != nil, deployment.state == .canary || deployment.state == .running else {
+                throw DeploymentError(.notCanary, "deployment \(id) of \(name) is \(deployment.state.rawValue), not a canary: only a canary can be aborted (drover rollback goes back from a finished one)")
+            }
+            let by = RequestOrigin.current.map { " by \($0.token)" } ?? ""
+            try await abortCanary(deployment, reason: "aborted\(by); the old release was not touched", event: "deployment.aborted")
+            return try await context.store.deployment(id) ?? deployment
+        }
+    }
+
+    private func waitingCanary(_ id: String) async throws -> DeploymentInfo {
+        guard let deployment = try await context.store.deployment(id), deployment.service == name else {
+            throw DeploymentError(.unknownDeployment, "no deployment \(id.prefix(64)) of \(name) on this host")
+        }
+        guard deployment.state == .canary else {
+            let why = deployment.state == .running && deployment.strategy.canary != nil ? "its canaries are still starting; promote it once it is a canary" : "only a canary waits to be promoted"
+            throw DeploymentError(.notCanary, "deployment \(id) of \(name) is \(deployment.state.rawValue): \(why)")
+        }
+        return deployment
     }
 
     /// A deployment back to the release before the current one (or to `version`), with the

@@ -195,6 +195,15 @@ actor ServiceRunner {
         view.changes.signal()
     }
 
+    /// Gives the count back to the reconciler when `deployment` owns it (an aborted canary);
+    /// its rollout stops at its next step.
+    func endRollout(_ deployment: String) {
+        guard phase == .rolling(deployment: deployment) else { return }
+        phase = .idle
+        view.changes.signal()
+        reconcileWakeup.signal()
+    }
+
     /// Whether `deployment` still owns the count (not superseded, the service not deleted).
     func isCurrent(_ deployment: String) -> Bool { phase == .rolling(deployment: deployment) }
 

@@ -432,6 +432,21 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// Promotes a deployment waiting as a canary: it runs on as an ordinary rollout (its
+    /// strategy no longer names a canary, so a restarted agent does not wait again).
+    public func promoteCanary(_ deployment: DeploymentInfo, _ message: String) async throws {
+        var strategy = deployment.strategy
+        strategy.canary = nil
+        strategy.autoPromoteSeconds = nil
+        let text = String(decoding: try JSONEncoder.droverAPI.encode(strategy), as: UTF8.self)
+        let origin = RequestOrigin.current
+        try await database.write { db in
+            try db.execute(sql: "UPDATE deployments SET state = ?, strategy = ?, updated_at = ? WHERE id = ?",
+                           arguments: [DeploymentState.running.rawValue, text, StoredTime.now, deployment.id])
+            try Self.insertEvent(db, "deployment.promoted", service: deployment.service.rawValue, deployment: deployment.id, "deployment \(deployment.id): \(message)", origin: origin)
+        }
+    }
+
     /// The newest event id of a deployment: now, then every time it changes. A deployment's
     /// state changes with an event in the same transaction, so followers wake on this
     /// instead of polling.
@@ -463,8 +478,8 @@ public final class StateStore: Sendable {
     public func unfinishedDeployments() async throws -> (resumable: [DeploymentInfo], unreadable: [(id: String, error: any Error)]) {
         try await database.write { db in
             var resumable: [DeploymentInfo] = [], unreadable: [(id: String, error: any Error)] = []
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN (?, ?) ORDER BY created_at",
-                                             arguments: [DeploymentState.running.rawValue, DeploymentState.reverting.rawValue]) {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM deployments WHERE state IN (?, ?, ?) ORDER BY created_at",
+                                             arguments: [DeploymentState.running.rawValue, DeploymentState.reverting.rawValue, DeploymentState.canary.rawValue]) {
                 do {
                     resumable.append(try Self.deployment(row))
                 } catch {

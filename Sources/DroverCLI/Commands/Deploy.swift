@@ -27,6 +27,7 @@ extension Drover {
         @Option(help: "Hosts deployed at once (default: the manifest's rollout.batch, else 1).") var batch: Int?
         @Flag(name: .customLong("no-revert"), help: "On failure, leave the hosts already done on the new version.") var noRevert = false
         @Option(name: [.customShort("m"), .long], help: "Why, for other operators (shown while this deploy holds the service).") var message: String?
+        @Option(help: ArgumentHelp("Start this many instances of the new release on the first batch of hosts beside the old ones, and wait for drover promote (default: the manifest's rollout.canary).", valueName: "N")) var canary: Int?
         @Flag(name: .customLong("dry-run"), help: "Show what the deploy would change on each host, and change nothing.") var dryRun = false
         @Flag(name: .customLong("no-build"), help: "Use the artifact as it is: do not run the manifest's build.") var noBuild = false
         @Flag(name: .customLong("detailed-exitcode"), help: "With --dry-run: exit 2 when something would change, 0 when nothing would.") var detailedExitcode = false
@@ -34,6 +35,7 @@ extension Drover {
         func validate() throws {
             if let batch, !(1...1_000).contains(batch) { throw ValidationError("--batch must be from 1 to 1000") }
             if detailedExitcode, !dryRun { throw ValidationError("--detailed-exitcode goes with --dry-run") }
+            if let canary, !DeploymentStrategy.canaryRange.contains(canary) { throw ValidationError("--canary must be from 1 to \(DeploymentStrategy.canaryRange.upperBound)") }
         }
 
         mutating func run(terminal: Terminal) async throws {
@@ -135,15 +137,28 @@ extension Drover {
             }
 
             // 3. Roll, batch by batch.
-            let rollout = FleetRollout(context: context, service: name, batch: batch ?? manifest.rollout.batch, revertOnFailure: !noRevert)
-            let request = DeploymentRequest(version: release, instances: manifest.instances, strategy: manifest.rollout.strategy)
-            let report = try await rollout.run(hosts) { _, client in
+            let batchSize = batch ?? manifest.rollout.batch
+            let rollout = FleetRollout(context: context, service: name, batch: batchSize, revertOnFailure: !noRevert)
+            // A canary runs on the first batch only; the hosts after it roll once it is promoted.
+            var strategy = manifest.rollout.strategy
+            if let canary { strategy.canary = canary }
+            let canaryHosts = strategy.canary == nil ? [] : Set(hosts.prefix(batchSize).map(\.name))
+            var plain = strategy
+            (plain.canary, plain.autoPromoteSeconds) = (nil, nil)
+            let (canaryRequest, request) = (DeploymentRequest(version: release, instances: manifest.instances, strategy: strategy),
+                                            DeploymentRequest(version: release, instances: manifest.instances, strategy: plain))
+            let report = try await rollout.run(hosts) { host, client in
                 let info = try await client.service(name)
                 let ready = info.instances.filter { $0.version == release && $0.state == .running }.count
                 if info.currentVersion == release, info.desiredInstances == request.instances, ready == request.instances {
                     return (nil, "already runs \(release) with \(ready) instances")
                 }
-                return (try await client.deploy(name, request), nil)
+                return (try await client.deploy(name, canaryHosts.contains(host.name) ? canaryRequest : request), nil)
+            }
+            if report.outcomes.contains(where: { $0.result == .canary }) {
+                terminal.note(terminal.styled("canary: ", .yellow) + "\(release) runs beside the old release on "
+                              + report.outcomes.filter { $0.result == .canary }.map(\.host).joined(separator: ", ")
+                              + ". Watch it (drover status \(name), drover logs \(name)), then: drover promote \(name)  or  drover abort \(name)")
             }
             // 4. The manifest's autoscaling, once every host runs the release.
             if let policy = manifest.autoscale, !report.interrupted, report.outcomes.allSatisfy({ $0.result == .deployed || $0.result == .upToDate }) {

@@ -19,7 +19,7 @@ public struct Drover: AsyncParsableCommand {
               drover deploy web && drover status web
             """,
         subcommands: [
-            Hosts.self, Deploy.self, Rollback.self, Scale.self, Autoscale.self, Limits.self, Exec.self, Status.self, Logs.self,
+            Hosts.self, Deploy.self, Promote.self, Abort.self, Rollback.self, Scale.self, Autoscale.self, Limits.self, Exec.self, Status.self, Logs.self,
             History.self, Releases.self, Lock.self, Unlock.self, Delete.self, Validate.self,
         ]
     )

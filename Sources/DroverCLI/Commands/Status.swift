@@ -66,7 +66,11 @@ extension Drover {
             let autoscale = service.autoscale.map { policy in
                 "\(policy.min)-\(policy.max)" + (policy.cpu.map { " cpu \($0)" } ?? "") + (policy.memoryBytes.map { " mem \(Figures.bytes($0))" } ?? "")
             } ?? "-"
-            return [host, service.name.rawValue, service.currentVersion?.rawValue ?? "-",
+            // A deployment under way shows beside the version: a canary waiting, a rollout running.
+            let deploying = service.deployment.map { deployment in
+                deployment.state == .canary ? " (canary \(deployment.toVersion): drover promote)" : " (\(deployment.state.rawValue) → \(deployment.toVersion))"
+            } ?? ""
+            return [host, service.name.rawValue, (service.currentVersion?.rawValue ?? "-") + deploying,
                     "\(ready)/\(service.desiredInstances)" + (failed > 0 ? " (\(failed) failed)" : ""),
                     cpu.isEmpty ? "-" : Figures.cores(cpu.reduce(0, +)),
                     // An agent's figures are outside input too: a sum that would overflow stops at the top.

@@ -168,6 +168,11 @@ public struct Manifest: Sendable, Equatable {
                 ?? rollout.strategy.deadlineSeconds
             rollout.strategy.autoRevert = try table.bool("auto_revert") ?? rollout.strategy.autoRevert
             rollout.batch = try table.integer("batch", in: 1...1_000) ?? rollout.batch
+            rollout.strategy.canary = try table.integer("canary", in: DeploymentStrategy.canaryRange)
+            rollout.strategy.autoPromoteSeconds = try table.seconds("auto_promote", in: DeploymentStrategy.autoPromoteSecondsRange)
+            if rollout.strategy.autoPromoteSeconds != nil, rollout.strategy.canary == nil {
+                throw table.error("auto_promote", "'rollout.auto_promote' promotes a canary: set 'rollout.canary' too (how many instances of the new release to start first)")
+            }
             guard rollout.strategy.maxSurge + rollout.strategy.maxUnavailable >= 1 else {
                 throw table.error("max_surge", "'rollout.max_surge' or 'rollout.max_unavailable' must be at least 1, or no instance could ever be replaced")
             }

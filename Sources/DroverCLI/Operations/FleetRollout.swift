@@ -31,6 +31,10 @@ struct FleetRollout: Sendable {
             case inProgress = "in progress"
             /// Ctrl-C before this host was started: it runs what it ran.
             case interrupted
+            /// Its canaries run beside the old release, waiting for `drover promote`.
+            case canary
+            /// Not started: it rolls when the canary is promoted.
+            case waiting = "waits for promote"
 
             init(_ category: AgentClientError.Category) {
                 self = switch category {
@@ -125,6 +129,14 @@ struct FleetRollout: Sendable {
                 }
             }
             failed = outcomes.contains { $0.result.isFailure }
+            // A canary waits for a promotion: later batches roll when it comes (drover promote).
+            if !failed, outcomes.contains(where: { $0.result == .canary }) {
+                let started = Set(outcomes.map(\.host))
+                outcomes += hosts.filter { !started.contains($0.name) }.map {
+                    Outcome(host: $0.name, result: .waiting, reason: "rolls when the canary is promoted (drover promote \(service))")
+                }
+                return outcomes
+            }
         }
         guard failed, revertOnFailure else { return outcomes }
         // Roll back the hosts that took the change, to what each ran before.
@@ -180,8 +192,17 @@ struct FleetRollout: Sendable {
         // Progress comes with the deployment's events (deployment.progress), not from asking
         // the host again and again: on a terminal it is the host's line of the board.
         var final = deployment
+        // A canary without auto-promotion is followed until it waits; drover promote goes on.
+        let stopAtCanary = deployment.strategy.canary != nil && deployment.strategy.autoPromoteSeconds == nil
         for try await update in client.followDeployment(deployment.id) {
             switch update {
+            case .event(let event) where stopAtCanary && event.kind == "deployment.canary":
+                let prefix = "deployment \(deployment.id): "
+                let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
+                board.update(host.name, terminal.styled("canary", .yellow) + " in \(Figures.seconds(clock.now - started))")
+                board.log("\(host.name): " + terminal.styled("canary", .yellow) + " \(message)")
+                return Outcome(host: host.name, result: .canary, fromVersion: deployment.fromVersion?.rawValue, toVersion: deployment.toVersion.rawValue,
+                               deployment: deployment.id, reason: message)
             case .event(let event):
                 let prefix = "deployment \(deployment.id): "
                 let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message
@@ -219,7 +240,7 @@ struct FleetRollout: Sendable {
         }
         if report.interrupted { throw CommandFailure(code: ExitCodes.interrupted, message: "") }
         if outcomes.contains(where: { $0.result == .unreachable }) { throw CommandFailure(code: ExitCodes.unreachable, message: "") }
-        if outcomes.contains(where: { ![.deployed, .upToDate].contains($0.result) }) {
+        if outcomes.contains(where: { ![.deployed, .upToDate, .canary, .waiting].contains($0.result) }) {
             throw CommandFailure(code: ExitCodes.failed, message: "")
         }
     }
