@@ -8,11 +8,11 @@ extension Agent {
     public func takeLease(_ service: ServiceName, _ request: LeaseRequest) async throws -> LeaseInfo {
         switch try await context.store.takeLease(service, request, actor: RequestOrigin.current?.token) {
         case .held(let lease):
-            throw LeaseError(.held, lease.sentence + "; wait for it, or break it with --force if its holder is gone")
+            throw LeaseError(.held, lease.sentence + Self.advice(lease))
         case .taken(let lease, let broke):
             if let broke {
                 try await context.store.record("lease.broken", service: service,
-                                               "the lease of \(broke.holder) (\(broke.operation)) was broken by \(lease.holder)" + (broke.message.map { ": \($0)" } ?? ""))
+                                               "the lease of \(broke.holder) (\(broke.operation)" + (broke.message.map { ": \($0)" } ?? "") + ") was broken by \(lease.holder)")
             }
             if lease.operation == "lock", broke != nil || lease.expiresAt == nil {
                 try await context.store.record("service.locked", service: service, "\(service) locked by \(lease.holder)" + (lease.message.map { ": \($0)" } ?? ""))
@@ -42,9 +42,16 @@ extension Agent {
         return lease
     }
 
+    /// What to do about someone else's lease.
+    static func advice(_ lease: LeaseInfo) -> String {
+        lease.expiresAt == nil
+            ? "; it holds until its holder runs drover unlock \(lease.service) (drover unlock \(lease.service) --force breaks it)"
+            : "; wait for it to end (it lapses by itself if its holder is gone; drover unlock \(lease.service) --force breaks it now)"
+    }
+
     /// Refuses a change of `service` made without the id of the lease someone holds on it.
     func checkLease(_ service: ServiceName, id: String?) async throws {
         guard let lease = try await context.store.lease(service), lease.id != id else { return }
-        throw LeaseError(.held, lease.sentence + "; wait for it (drover unlock \(service) if it is a lock)")
+        throw LeaseError(.held, lease.sentence + Self.advice(lease))
     }
 }

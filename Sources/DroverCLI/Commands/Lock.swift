@@ -39,7 +39,7 @@ extension Drover {
             }
             Self.printLeases(results, context: context, done: refused.isEmpty ? "locked" : "not locked")
             if !refused.isEmpty {
-                throw CommandFailure(code: ExitCodes.failed, message: "\(name) was not locked: " + (refused[0].message.components(separatedBy: "; wait").first ?? refused[0].message))
+                throw CommandFailure(code: ExitCodes.failed, message: "\(name) was not locked: " + (refused[0].message.components(separatedBy: "; ").first ?? refused[0].message))
             }
             try context.finish(results)
         }

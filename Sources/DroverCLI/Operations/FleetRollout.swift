@@ -194,8 +194,12 @@ struct FleetRollout: Sendable {
         var final = deployment
         // A canary without auto-promotion is followed until it waits; drover promote goes on.
         let stopAtCanary = deployment.strategy.canary != nil && deployment.strategy.autoPromoteSeconds == nil
+        // A promoted canary's stream starts with what happened before the promotion: shown already.
+        let shownBefore = deployment.updatedAt.addingTimeInterval(-0.002)
         for try await update in client.followDeployment(deployment.id) {
             switch update {
+            case .event(let event) where event.time < shownBefore:
+                continue
             case .event(let event) where stopAtCanary && event.kind == "deployment.canary":
                 let prefix = "deployment \(deployment.id): "
                 let message = event.message.hasPrefix(prefix) ? String(event.message.dropFirst(prefix.count)) : event.message

@@ -36,7 +36,7 @@ enum ServiceLease {
         if !refusals.isEmpty {
             await release(request.id, service: service, on: taken, context: context)
             for refusal in refusals { context.terminal.note(context.terminal.styled("\(refusal.host): ", .red) + refusal.message) }
-            let first = refusals[0].message.components(separatedBy: "; wait").first ?? refusals[0].message
+            let first = refusals[0].message.components(separatedBy: "; ").first ?? refusals[0].message
             throw CommandFailure(code: ExitCodes.failed, message: "\(first); nothing was changed")
         }
         var leased = context
