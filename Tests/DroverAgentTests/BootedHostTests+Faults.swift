@@ -93,6 +93,11 @@ extension BootedHostTests {
                 let events = try await fleet.events("web", on: host, since: seen).map(\.kind)
                 #expect(outcome, "killed at step \(step), the rollout ended with 2 instances of one version: \(events)")
                 #expect(agentAfter != agentBefore && agentAfter != 0, "systemd restarted the agent")
+                // The CLI released its lease once the agent answered again (or it lapsed).
+                let released = await waitUntil(timeout: .seconds(40), interval: .milliseconds(250)) {
+                    (try? await fleet.agent(host).lease(of: try ServiceName("web"))) == nil
+                }
+                #expect(released, "the killed deploy's lease is gone")
                 print("agent SIGKILLed at rollout step \(step) of \(steps): \(events.filter { $0.hasPrefix("deployment.") && $0 != "deployment.step" })")
             }
         }

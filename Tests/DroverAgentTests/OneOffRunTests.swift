@@ -1,5 +1,6 @@
 import Crypto
 import DroverAPI
+import DroverSystemd
 import DroverTestbed
 import Foundation
 import Testing
@@ -115,6 +116,12 @@ struct OneOffRunTests {
             #expect(try await fleet.agents[0].request(.GET, "/v1/events?service=web&limit=1000").decode([EventInfo].self).allSatisfy { !$0.kind.hasPrefix("run.") },
                     "only on the host asked")
 
+            // A read token cannot run anything.
+            let reader = try await fleet.agents[0].addToken("reader", scope: "read")
+            let refused = try await fleet.agents[0].request(.POST, "/v1/services/web/runs", body: Data(#"{"command": ["/bin/true"]}"#.utf8),
+                                                            headers: [("Content-Type", "application/json")], token: reader)
+            #expect(refused.status == .forbidden && refused.errorCode == "insufficient_scope", "\(refused.text)")
+
             let json = try await fleet.drover("--json", "exec", "web", "--", "/bin/echo", "hello")
             struct Outcome: Decodable { let host: String; let exitStatus: Int32?; let result: String?; let output: String? }
             let outcome = try json.json(Outcome.self)
@@ -146,6 +153,21 @@ struct OneOffRunTests {
                 ((try? FileManager.default.contentsOfDirectory(atPath: fleet.agents[0].manager.unitDirectory)) ?? []).allSatisfy { !$0.contains(".run-") }
             }
             #expect(leftovers, "its unit is removed")
+
+            // An agent killed mid-run: the next one stops the run and removes its files.
+            let (orphaned, output3) = try fleet.startDrover("exec", "web", "--", "/bin/sh", "-c", "echo orphan; exec sleep 60")
+            defer { unlink(output3) }
+            #expect(await waitUntil(timeout: .seconds(20)) { ((try? String(contentsOfFile: output3, encoding: .utf8)) ?? "").contains("orphan") })
+            await fleet.agents[0].crash()
+            #expect(await orphaned.wait() == 3, "the host went away: \((try? String(contentsOfFile: output3, encoding: .utf8)) ?? "")")
+            let unitDirectory = fleet.agents[0].manager.unitDirectory
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: unitDirectory)) ?? []).contains { $0.contains(".run-") }, "left by the killed agent")
+            try await fleet.agents[0].restart()
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: unitDirectory)) ?? []).allSatisfy { !$0.contains(".run-") }, "swept at start")
+            let systemd = try await SystemdClient.connect(to: fleet.agents[0].manager.busAddress)
+            let running = try await systemd.listUnits(matching: ["drover-web_*.run-*"], states: []).filter { $0.activeState == "active" || $0.activeState == "activating" }
+            await systemd.close()
+            #expect(running.isEmpty, "its unit is stopped: \(running)")
         }
     }
 }

@@ -68,6 +68,7 @@ extension Agent {
             if try await UnitFileRepair(context: context).repair(service, reportUnrestorable: true) { changed = true }
         }
         if changed { try await context.systemd.reload() }
+        await OneOffRuns.sweep(context)
     }
 
     /// Restores the autoscaling policies. A policy that no longer passes the checks (stored by

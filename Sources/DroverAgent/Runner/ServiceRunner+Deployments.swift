@@ -32,6 +32,9 @@ extension ServiceRunner {
             }
             let running = await rollingDeployment
             if let running, request.supersede != true {
+                if let waiting = try await store.deployment(running), waiting.strategy.canary != nil {
+                    throw DeploymentError(.deploymentRunning, "a canary of \(waiting.toVersion) (deployment \(running)) is \(waiting.state == .canary ? "waiting" : "starting") on this host: promote it or abort it first (drover promote \(service) / drover abort \(service)), or ask to supersede it")
+                }
                 throw DeploymentError(.deploymentRunning, "deployment \(running) of \(service) is still running; wait for it, or ask to supersede it")
             }
             // A socket that cannot listen fails the request, not the rollout after a 202.

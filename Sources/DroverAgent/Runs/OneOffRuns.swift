@@ -99,6 +99,24 @@ final class OneOffRuns: Sendable {
         return stream
     }
 
+    /// Ends what one-off runs of an earlier agent left (it stopped mid-run): their units are
+    /// stopped and their unit files and FIFOs removed. No client waits for them any more.
+    static func sweep(_ context: AgentContext) async {
+        let (units, runs) = (context.units.directory, context.files.runsDirectory)
+        let leftovers = (try? await blockingIO {
+            ((try? FileManager.default.contentsOfDirectory(atPath: units)) ?? []).filter { $0.hasPrefix(UnitNames.prefix) && $0.contains(".run-") && $0.hasSuffix(".service") }
+        }) ?? []
+        for unit in leftovers {
+            context.logger.notice("stopping a one-off run an earlier agent left", metadata: ["unit": "\(unit)"])
+            try? await context.systemd.stopUnit(unit)
+            try? await context.systemd.resetFailed(unit)
+        }
+        _ = try? await blockingIO {
+            for unit in leftovers { unlink(units + "/" + unit) }
+            for fifo in (try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? [] { unlink(runs + "/" + fifo) }
+        }
+    }
+
     /// Stops the run `id` of `service`; false when no such run is under way.
     func stop(_ service: ServiceName, id: String) async -> Bool {
         guard let run = running.withLock({ $0[id] }), run.service == service else { return false }

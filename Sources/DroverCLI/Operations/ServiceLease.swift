@@ -59,9 +59,17 @@ enum ServiceLease {
         return try outcome.get()
     }
 
-    /// Releases the lease where it was taken; a host that cannot be reached lets it lapse.
+    /// Releases the lease where it was taken. A host that does not answer (its agent
+    /// restarting) is asked again for a few seconds, so that the next command is not refused
+    /// by a lease nobody holds; after that the lease lapses by itself.
     private static func release(_ id: String, service: ServiceName, on hosts: [Inventory.Host], context: CommandContext) async {
-        guard !hosts.isEmpty else { return }
-        _ = try? await context.eachHost(hosts) { _, client in try await client.releaseLease(service, id: id) }
+        var pending = hosts
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !pending.isEmpty {
+            guard let results = try? await context.eachHost(pending, { _, client in try await client.releaseLease(service, id: id) }) else { return }
+            pending = results.filter { if case .failure(let error) = $0.result { error.isUnreachable } else { false } }.map(\.host)
+            guard !pending.isEmpty, ContinuousClock.now < deadline else { return }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
     }
 }
