@@ -18,14 +18,7 @@ extension Rollout {
             guard current.state == .running || current.state == .canary else { return false }
             var target = Self.target(version: current.toVersion, count: count, strategy: current.strategy)
             target.maxSurge = 0
-            let ports = try await runner.slotPorts()
-            var instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
-                                                   target: target.version, minHealthy: target.minHealthy)
-            if instances.contains(where: { specs[$0.version] == nil }) {
-                specs = try await specsOfReleases()
-                instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
-                                                   target: target.version, minHealthy: target.minHealthy)
-            }
+            let instances = try await observe(observer, specs: &specs, target: target)
             let decision = CanaryPlanner.next(instances: instances, target: target, now: observer.now)
             var due: Duration?
             switch decision {

@@ -43,14 +43,7 @@ struct Rollout {
             var specs = try await specsOfReleases()
             var reportedHealthy: Int?
             while !Task.isCancelled, await runner.isCurrent(deployment.id) {
-                let ports = try await runner.slotPorts()
-                var instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
-                                                       target: target.version, minHealthy: target.minHealthy)
-                if instances.contains(where: { specs[$0.version] == nil }) {
-                    specs = try await specsOfReleases()
-                    instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
-                                                       target: target.version, minHealthy: target.minHealthy)
-                }
+                let instances = try await observe(observer, specs: &specs, target: target)
                 // Progress is an event of the deployment, so that whoever follows it (the CLI's
                 // board) learns of it from the event stream rather than by asking again and again.
                 let healthy = instances.filter { $0.version == target.version && $0.isHealthy }.count
@@ -108,6 +101,18 @@ struct Rollout {
             logger.error("deployment stopped by an error", metadata: ["deployment": "\(deployment.id)", "error": "\(error)"])
             try? await store.transition(deployment, to: .failed, reason: "the agent hit an error: \(error)", event: "deployment.failed", "the agent hit an error: \(error)")
         }
+    }
+
+    /// The service's instances as the planners see them. Releases never change: their specs
+    /// are read again only when an instance of a version uploaded since shows up.
+    func observe(_ observer: InstanceObserver, specs: inout [ReleaseVersion: ServiceSpec], target: RolloutTarget) async throws -> [RolloutInstance] {
+        let ports = try await runner.slotPorts()
+        let instances = await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
+                                               target: target.version, minHealthy: target.minHealthy)
+        guard instances.contains(where: { specs[$0.version] == nil }) else { return instances }
+        specs = try await specsOfReleases()
+        return await observer.observe(units: await runner.view.instanceUnits(), specs: specs, ports: ports,
+                                      target: target.version, minHealthy: target.minHealthy)
     }
 
     func specsOfReleases() async throws -> [ReleaseVersion: ServiceSpec] {

@@ -144,6 +144,24 @@ struct CommandContext: Sendable {
         if let failure = Self.failure(of: errors) { throw failure }
     }
 
+    /// Prints what happened on each host in a word (`deleted`, `unlocked`), or why not, as
+    /// `--json` asks: the list shape, or a HOST RESULT table.
+    func printOutcomes(_ results: [(host: Inventory.Host, result: Result<String, AgentClientError>)],
+                       failure: (AgentClientError) -> String = { $0.category.rawValue }) throws {
+        if global.json {
+            try printJSON(results.map { HostReport($0.host.name, $0.result) })
+            return
+        }
+        var table = Table(columns: ["HOST", "RESULT"])
+        for (host, result) in results {
+            switch result {
+            case .success(let what): table.rows.append([host.name, what])
+            case .failure(let error): table.rows.append([host.name, "\(failure(error)): \(error.message)"])
+            }
+        }
+        terminal.print(table.render())
+    }
+
     /// Says which hosts could not be reached or refused, one line each, on stderr.
     func reportFailures(_ errors: [AgentClientError]) {
         for error in errors {

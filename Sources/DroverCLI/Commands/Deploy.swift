@@ -58,7 +58,7 @@ extension Drover {
         /// host would change; uploads nothing, takes no lease, changes nothing.
         private func plan(_ name: ServiceName, manifest: Manifest, hosts: [Inventory.Host], context: CommandContext) async throws {
             if !noBuild { try await build(manifest, context: context) }
-            let (digest, spec, release) = try artifactVersion(manifest, context: context)
+            let (_, digest, spec, _, release) = try artifactVersion(manifest, context: context)
             let plan = try await DeployPlan.make(name, version: release, digest: digest, spec: spec, manifest: manifest, hosts: hosts, context: context)
             if global.json {
                 try context.printJSON(plan)
@@ -70,30 +70,26 @@ extension Drover {
             if detailedExitcode, plan.changes { throw CommandFailure(code: 2, message: "") }
         }
 
-        /// The artifact's digest, the spec with its secrets' digests, and the version they make.
-        private func artifactVersion(_ manifest: Manifest, context: CommandContext) throws -> (ArtifactDigest, ServiceSpec, ReleaseVersion) {
+        /// The artifact (its path and digest), the spec with its secrets' digests, the secrets'
+        /// values, and the version they make. Read once: the version, the hosts' holdings and
+        /// every upload use it. Secrets are read now; the spec names each by its digest, so a new
+        /// value is a new version.
+        private func artifactVersion(_ manifest: Manifest, context: CommandContext)
+            throws -> (path: String, digest: ArtifactDigest, spec: ServiceSpec, secrets: [String: [UInt8]], version: ReleaseVersion) {
             let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
             guard FileManager.default.isReadableFile(atPath: artifact) else {
                 throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
             }
             let digest = try ArtifactDigest(ofFile: artifact)
-            let (spec, _) = try manifest.resolvingSecrets(repository: context.repository)
+            let (spec, secrets) = try manifest.resolvingSecrets(repository: context.repository)
             let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: spec)
-            return (digest, spec, release)
+            return (artifact, digest, spec, secrets, release)
         }
 
         private func deploy(_ name: ServiceName, manifest: Manifest, hosts: [Inventory.Host], context: CommandContext) async throws {
             let terminal = context.terminal
             if !noBuild { try await build(manifest, context: context) }
-            let artifact = manifest.artifact.hasPrefix("/") ? manifest.artifact : context.repository + "/" + manifest.artifact
-            guard FileManager.default.isReadableFile(atPath: artifact) else {
-                throw InputError(file: manifest.file, line: nil, key: "artifact", problem: "artifact \(artifact) does not exist (build it first, or fix 'artifact')")
-            }
-            // Read once: the version, the hosts' holdings and every upload use it.
-            let digest = try ArtifactDigest(ofFile: artifact)
-            // Secrets are read now; the spec names each by its digest, so a new value is a new version.
-            let (spec, secrets) = try manifest.resolvingSecrets(repository: context.repository)
-            let release = try version.map { try context.version($0, option: "--version") } ?? Self.contentVersion(digest, spec: spec)
+            let (artifact, digest, spec, secrets, release) = try artifactVersion(manifest, context: context)
 
             // 1. Upload everywhere first: a host that cannot take the release stops the deploy before any host changes.
             terminal.note(terminal.styled("↑ ", .bold) + "\(name) \(release) to \(hosts.map(\.name).joined(separator: ", "))")

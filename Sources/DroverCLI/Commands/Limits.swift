@@ -119,18 +119,7 @@ extension Drover {
                     return "not there"
                 }
             }
-            if global.json {
-                try context.printJSON(results.map { HostReport($0.host.name, $0.result) })
-            } else {
-                var table = Table(columns: ["HOST", "RESULT"])
-                for (host, result) in results {
-                    switch result {
-                    case .success(let what): table.rows.append([host.name, what])
-                    case .failure(let error): table.rows.append([host.name, "\(error.category.rawValue): \(error.message)"])
-                    }
-                }
-                terminal.print(table.render())
-            }
+            try context.printOutcomes(results)
             try context.finish(results)
         }
     }

@@ -94,18 +94,7 @@ extension Drover {
                     return "was not locked"
                 }
             }
-            if global.json {
-                try context.printJSON(results.map { HostReport($0.host.name, $0.result) })
-            } else {
-                var table = Table(columns: ["HOST", "RESULT"])
-                for (host, result) in results {
-                    switch result {
-                    case .success(let what): table.rows.append([host.name, what])
-                    case .failure(let error): table.rows.append([host.name, "\(error.code == "leased" ? "held by another" : error.category.rawValue): \(error.message)"])
-                    }
-                }
-                terminal.print(table.render())
-            }
+            try context.printOutcomes(results) { $0.code == "leased" ? "held by another" : $0.category.rawValue }
             try context.finish(results)
         }
     }
