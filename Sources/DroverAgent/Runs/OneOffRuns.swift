@@ -84,15 +84,13 @@ final class OneOffRuns: Sendable {
     /// client went away) stops the run on the host.
     func run(_ prepared: Prepared) -> AsyncThrowingStream<RunUpdate, any Error> {
         let (stream, continuation) = AsyncThrowingStream<RunUpdate, any Error>.makeStream()
-        let origin = RequestOrigin.current
+        // An unstructured task inherits the request's task-locals: events name its token.
         let task = Task {
-            await RequestOrigin.$current.withValue(origin) {
-                do {
-                    try await self.execute(prepared) { continuation.yield($0) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+            do {
+                try await self.execute(prepared) { continuation.yield($0) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
             }
         }
         continuation.onTermination = { _ in task.cancel() }
@@ -176,12 +174,7 @@ final class OneOffRuns: Sendable {
         // The run goes on to its end in a task of its own: a client that goes away (the
         // request's task cancelled) stops the unit, and the run still ends as any other does,
         // its output read to EOF, its end recorded and its files removed.
-        let origin = RequestOrigin.current
-        let whole = Task {
-            try await RequestOrigin.$current.withValue(origin) {
-                try await self.follow(prepared, fifo: fifo, changes: changes, emit: emit)
-            }
-        }
+        let whole = Task { try await self.follow(prepared, fifo: fifo, changes: changes, emit: emit) }
         try await withTaskCancellationHandler {
             try await whole.value
         } onCancel: {

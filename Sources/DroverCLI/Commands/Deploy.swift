@@ -173,8 +173,7 @@ extension Drover {
             let targets = phase.on == .every ? hosts : [hosts[0]]
             if phase.on == .first {
                 let held = try await context.eachHost(hosts) { _, client in try await client.releases(of: name).first { $0.version == release }?.releaseCommandAt }
-                if let (host, result) = held.first(where: { if case .success(let at?) = $0.result { at.timeIntervalSince1970 > 0 } else { false } }),
-                   case .success(let at?) = result {
+                if let (host, at) = held.lazy.compactMap({ entry in (try? entry.result.get())?.flatMap { (entry.host, $0) } }).first {
                     terminal.note(terminal.styled("⚑ ", .bold) + "release command: already succeeded for \(release) on \(host.name) at \(ISO8601DateFormatter().string(from: at)); not run again")
                     return true
                 }
