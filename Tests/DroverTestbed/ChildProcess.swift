@@ -1,3 +1,4 @@
+import DroverSystemd
 import Foundation
 import Synchronization
 
@@ -27,6 +28,8 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Not the tests' open connections: a client closing one must be seen closed by its agent.
+        SpawnedDescriptors.closeAllButStandard(in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

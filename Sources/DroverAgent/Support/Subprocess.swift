@@ -1,3 +1,4 @@
+import DroverSystemd
 import Foundation
 
 /// The few programs the agent runs (systemd-creds, systemd-analyze), with a minimal
@@ -17,7 +18,7 @@ enum Subprocess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in inPipe + outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+        SpawnedDescriptors.closeAllButStandard(in: &actions)  // the pipes' ends and the agent's connections
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
