@@ -38,7 +38,8 @@ struct CLIFailureTests {
             let json = try await fleet.drover("status", "--json")
             let took = clock.now - started
             #expect(json.status == 3, "a host was unreachable: \(json)")
-            #expect(took < .seconds(4), "a refused connection is reported at once, not after the request timeout: \(took)")
+            // Well under the 30 s request timeout, with the margin a loaded 2-core CI machine needs.
+            #expect(took < .seconds(12), "a refused connection is reported at once, not after the request timeout: \(took)")
             let byHost = Dictionary(uniqueKeysWithValues: try json.json([CLIOutput.HostStatus].self).map { ($0.host, $0) })
             #expect(byHost["host-1"]?.value?.first?.name.rawValue == "web" && byHost["host-1"]?.failure == nil, "\(json)")
             #expect(byHost["host-2"]?.reachable == false && byHost["host-2"]?.failure == "unreachable"
