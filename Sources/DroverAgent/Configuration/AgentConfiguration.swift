@@ -32,6 +32,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var journalDirectory: String?
     /// Most log follows open at once (each holds a journal open); one more is refused with 429.
     public var maxLogFollowers: Int = 64
+    /// Connections served at once; beyond it new ones wait in the listen backlog until one ends.
+    public var maxConnections: Int = 512
+    /// A connection that sends nothing the API can read for this long is closed: a TLS
+    /// handshake or a request head that does not complete (slowloris), a request body that
+    /// stops, a keep-alive connection left idle. Answers being written are never cut.
+    public var idleTimeout: Duration = .seconds(15)
     /// Wrong tokens a client address may present within a minute before it must wait a minute.
     public var authFailuresPerMinute: Int = 10
     /// The highest exposure (`systemd-analyze security`, 0–10) a release's unit may have in
@@ -132,6 +138,8 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let value = try file.integer("reconcile_interval_seconds", in: 1...3_600) { reconcileInterval = .seconds(value) }
             if let value = try file.integer("max_log_followers", in: 1...4_096) { maxLogFollowers = value }
             if let value = try file.integer("auth_failures_per_minute", in: 1...100_000) { authFailuresPerMinute = value }
+            if let value = try file.integer("max_connections", in: 8...100_000) { maxConnections = value }
+            if let value = try file.integer("idle_timeout_seconds", in: 1...3_600) { idleTimeout = .seconds(value) }
             if let value = try file.number("max_exposure", in: 0...10) { maxExposure = value }
             if let value = try file.bool("tls") { tls = value }
             if let value = try file.bool("allow_plaintext") { allowPlaintext = value }

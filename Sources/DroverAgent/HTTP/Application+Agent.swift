@@ -1,6 +1,7 @@
 import DroverAPI
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 
@@ -49,10 +50,16 @@ public func buildApplication(
     }
 
     let configuration = agent.configuration
+    // Nothing from outside holds the agent: a connection that goes quiet before its request is
+    // read (a stalled handshake, a header sent a byte at a time) is closed after the idle
+    // timeout, and connections beyond the limit wait in the backlog. Headers are bounded by
+    // the HTTP decoder's limits (80 KiB); bodies by each route's.
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeout.components.seconds)))
     return Application(
         router: router,
-        server: try tls.map { try .tls(.http1(), tlsConfiguration: try $0.serverConfiguration()) } ?? .http1(),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "drover-agent"),
+        server: try tls.map { try .tls(http1, tlsConfiguration: try $0.serverConfiguration()) } ?? http1,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "drover-agent",
+                             availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
