@@ -13,6 +13,7 @@ packages=(
     libarchive-dev     # reading .tar.gz release artifacts safely
     libsqlite3-dev     # the agent's state store (GRDB)
     python3            # the Python service the booted-host tests deploy (as a tarball)
+    python3-venv       # the virtual environment Tests/run.sh installs schemathesis into
 )
 missing=()
 for package in "${packages[@]}"; do

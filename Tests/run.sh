@@ -19,6 +19,14 @@ fi
 echo "== install (Debian packages)"
 Tests/install-dependencies.sh
 
+echo "== schemathesis (from PyPI, in .build-venv: the schema-driven attacks on the API)"
+if [ ! -x .build-venv/bin/schemathesis ]; then
+    python3 -m venv .build-venv
+    .build-venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi
+export DROVER_SCHEMATHESIS="$(pwd)/.build-venv/bin/schemathesis"
+.build-venv/bin/schemathesis --version
+
 echo "== build (every target and test; warnings are errors for Drover's own code)"
 swift build --build-tests 2>&1 | tee /tmp/drover-test-build.log
 if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" /tmp/drover-test-build.log; then
