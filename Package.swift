@@ -140,8 +140,17 @@ let package = Package(
         // Test support: a throwaway systemd user manager per suite (also used by the benchmark).
         .target(
             name: "DroverTestbed",
-            dependencies: ["DroverSystemd"],
+            dependencies: ["DroverSystemd", "DroverCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tests/DroverTestbed"
+        ),
+        // libFuzzer targets over every parser and decoder of outside input (Tests/run.sh fuzz
+        // TARGET SECONDS builds it with -sanitize=fuzzer,address); in the ordinary build, a
+        // program that replays the committed corpora, which a test runs.
+        .executableTarget(
+            name: "drover-fuzz",
+            dependencies: ["DroverCore", "DroverAPI", "DroverCLI", "DroverAgent", "DroverTestbed"],
+            path: "Tests/DroverFuzz",
+            exclude: ["Corpus"]
         ),
         // A small service that speaks sd_notify, used as the unit under test.
         .executableTarget(
@@ -158,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "DroverAgentTests",
             dependencies: [
-                "DroverAgent", "DroverAPI", "DroverClient", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent", "drover",
+                "DroverAgent", "DroverAPI", "DroverClient", "DroverSystemd", "DroverTestbed", "drover-fixture", "drover-agent", "drover", "drover-fuzz",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -16,6 +16,53 @@ if ! command -v swift >/dev/null; then
     exit 1
 fi
 
+fuzz_targets="manifest tarball unit names request"
+
+# libFuzzer over each parser and decoder of outside input, with AddressSanitizer: the Swift
+# code is built again with -sanitize=fuzzer,address into BUILD-PATH (by hand .build-fuzz, so
+# the ordinary build stays; after the tests, .build itself, whose C libraries it reuses).
+# New inputs it finds stay in .build-fuzz/runs; a crash is saved in .build-fuzz/crashes and
+# fails the run: add it to Tests/DroverFuzz/Corpus/TARGET as a regression once fixed.
+fuzz() {
+    local targets="$1" seconds="$2" build="$3" failed=0
+    echo "== fuzz build (-sanitize=fuzzer,address, in $build)"
+    rm -f "$build/debug/drover-fuzz"
+    swift build --build-path "$build" --product drover-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 \
+        | grep -E "error|warning: .*(Sources|Tests)/|Build complete" || true
+    [ -x "$build/debug/drover-fuzz" ] || { echo "FAIL: the fuzz build failed"; return 1; }
+    mkdir -p .build-fuzz/crashes .build-fuzz/tmp
+    for target in $targets; do
+        mkdir -p ".build-fuzz/runs/$target"
+        local log=".build-fuzz/$target.log" status=0
+        DROVER_FUZZ_TARGET="$target" TMPDIR="$(pwd)/.build-fuzz/tmp" ASAN_OPTIONS="detect_leaks=0" \
+            "$build/debug/drover-fuzz" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+            -artifact_prefix=".build-fuzz/crashes/$target-" ".build-fuzz/runs/$target" "Tests/DroverFuzz/Corpus/$target" >"$log" 2>&1 || status=$?
+        local runs
+        runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
+        if [ "$status" -eq 0 ]; then
+            echo "fuzz $target: $runs executions in ${seconds} s, no crash"
+        else
+            echo "FAIL: fuzz $target crashed after $runs executions (exit $status); input in .build-fuzz/crashes/:"
+            grep -E "fuzz property failed|ERROR: AddressSanitizer|Fatal error|SUMMARY|Test unit written" "$log" | head -8
+            failed=1
+        fi
+    done
+    return "$failed"
+}
+
+if [ "${1:-}" = "fuzz" ]; then
+    target="${2:-}" seconds="${3:-300}"
+    if [ "$target" = "all" ]; then target="$fuzz_targets"; fi
+    for one in $target; do
+        case " $fuzz_targets " in *" $one "*) ;; *) target="";; esac
+    done
+    if [ -z "$target" ] || ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
+        echo "usage: Tests/run.sh fuzz TARGET|all [SECONDS]   (targets: $fuzz_targets)" >&2; exit 2
+    fi
+    fuzz "$target" "$seconds" .build-fuzz
+    exit $?
+fi
+
 echo "== install (Debian packages)"
 Tests/install-dependencies.sh
 
@@ -63,4 +110,7 @@ fi
 # XCTest prints "Executed 0 tests" (every test is Swift Testing): say the real result plainly.
 summary=$(grep -E 'Test run with [0-9]+ tests?' /tmp/drover-test.log | tail -1 || true)
 echo "${summary:-no test summary: the test run did not finish (see above)}"
-[ "$status" -eq 0 ] && [ "$leftovers" -eq 0 ] && [ -n "$summary" ]
+
+fuzzed=0
+fuzz "$fuzz_targets" "${DROVER_FUZZ_SECONDS:-60}" .build || fuzzed=$?
+[ "$status" -eq 0 ] && [ "$leftovers" -eq 0 ] && [ -n "$summary" ] && [ "$fuzzed" -eq 0 ]

@@ -55,32 +55,10 @@ import Testing
         #expect(accepted > 300 && refused > 100, "accepted \(accepted), refused \(refused)")
     }
 
-    /// The value a generated sandbox change is refused for, if any, is the backslash or the edge
-    /// white space: never silently written.
     func check(_ unit: String, renders spec: ServiceSpec, scope: Scope) throws {
-        let reader = try SystemdUnitReader(unit)
-        // ExecStart: the executable and exactly the arguments.
-        let execStart = reader.values("ExecStart")
-        try #require(execStart.count == 1, "one ExecStart= line: \(execStart)")
-        let words = try SystemdUnitReader.words(execStart[0], instance: "7")
-        #expect(words == [Self.releaseDirectory + "/" + spec.binary] + spec.arguments)
-        // Environment: Drover's own four names, then exactly the spec's, nothing more.
-        let environment = try reader.values("Environment").flatMap { try SystemdUnitReader.words($0, instance: "7") }
-        let expected = ["DROVER_SERVICE=web", "DROVER_VERSION=1.0", "DROVER_INSTANCE=7"]
-            + spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        #expect(environment == expected)
-        // Every directive the renderer meant is there, once per value, and nothing else.
-        let lines = unit.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("[") && $0.contains("=") }
-        #expect(reader.settings.count == lines.count, "a value swallowed or added a directive")
-        if scope == .system {
-            for (directive, value) in Sandbox.directives(applying: spec.sandbox) {
-                let read = try reader.values(directive).map { try SystemdUnitReader.expandSpecifiers($0, instance: "7") }
-                #expect(read.contains(value), "\(directive)=\(value) reads back as \(read)")
-            }
-            #expect(reader.values("NoNewPrivileges") == ["yes"])
-        } else {
-            #expect(reader.values("NoNewPrivileges") == ["yes"])
-        }
+        let problems = UnitRoundTrip.problems(in: unit, renders: spec, scope: scope, service: Self.service, version: Self.version,
+                                              releaseDirectory: Self.releaseDirectory)
+        #expect(problems.isEmpty, "\(problems)")
     }
 
     /// The reported cases, one by one: a quote, backslash or `%` fused with a mark.

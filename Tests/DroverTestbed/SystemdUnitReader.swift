@@ -5,15 +5,15 @@
 /// specifier, an unterminated quote, an unquoted `;`) is an error, so a test sees it.
 ///
 /// A model of systemd's parser (src/shared/conf-parser.c, src/basic/extract-word.c), written
-/// for tests; `UnitRoundTripTests` in DroverAgentTests checks the same values against a real
+/// for tests and the fuzzer; `UnitRoundTripTests` in DroverAgentTests checks the same values against a real
 /// systemd.
-struct SystemdUnitReader {
-    struct Failure: Error, CustomStringConvertible { let description: String }
+public struct SystemdUnitReader: Sendable {
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
 
     /// Every `Key=value` of the file, in order, with values as systemd reads them (stripped).
-    let settings: [(key: String, value: String)]
+    public let settings: [(key: String, value: String)]
 
-    init(_ text: String) throws {
+    public init(_ text: String) throws {
         var logical: [String] = []
         var continuation: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
@@ -42,10 +42,10 @@ struct SystemdUnitReader {
         self.settings = settings
     }
 
-    func values(_ key: String) -> [String] { settings.filter { $0.key == key }.map(\.value) }
+    public func values(_ key: String) -> [String] { settings.filter { $0.key == key }.map(\.value) }
 
     /// The words of a setting such as `ExecStart=`, unquoted, unescaped and with specifiers expanded.
-    static func words(_ value: String, instance: String) throws -> [String] {
+    public static func words(_ value: String, instance: String) throws -> [String] {
         var words: [String] = []
         var scalars = Array(value.unicodeScalars)[...]
         while true {
@@ -79,7 +79,7 @@ struct SystemdUnitReader {
     }
 
     /// `%%` → `%`, `%i` → the instance; any other specifier is a failure (Drover never means one).
-    static func expandSpecifiers(_ text: String, instance: String) throws -> String {
+    public static func expandSpecifiers(_ text: String, instance: String) throws -> String {
         var out = String.UnicodeScalarView()
         var scalars = text.unicodeScalars[...]
         while let scalar = scalars.popFirst() {
@@ -94,7 +94,7 @@ struct SystemdUnitReader {
     }
 
     /// systemd strips spaces, tabs and newlines (its WHITESPACE) from both ends.
-    static func strip(_ text: String) -> String {
+    public static func strip(_ text: String) -> String {
         let isSpace = { (s: Unicode.Scalar) in s == " " || s == "\t" || s == "\n" || s == "\r" }
         var scalars = text.unicodeScalars[...]
         while let first = scalars.first, isSpace(first) { scalars = scalars.dropFirst() }
