@@ -27,14 +27,14 @@ fuzz() {
     local targets="$1" seconds="$2" build="$3" failed=0
     echo "== fuzz build (-sanitize=fuzzer,address, in $build)"
     rm -f "$build/debug/drover-fuzz"
-    swift build --build-path "$build" --product drover-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 \
+    swift build --build-path "$build" --product drover-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xlinker --export-dynamic 2>&1 \
         | grep -E "error|warning: .*(Sources|Tests)/|Build complete" || true
     [ -x "$build/debug/drover-fuzz" ] || { echo "FAIL: the fuzz build failed"; return 1; }
     mkdir -p .build-fuzz/crashes .build-fuzz/tmp
     for target in $targets; do
         mkdir -p ".build-fuzz/runs/$target"
         local log=".build-fuzz/$target.log" status=0
-        DROVER_FUZZ_TARGET="$target" TMPDIR="$(pwd)/.build-fuzz/tmp" ASAN_OPTIONS="detect_leaks=0" \
+        DROVER_FUZZ_TARGET="$target" TMPDIR="$(pwd)/.build-fuzz/tmp" ASAN_OPTIONS="detect_leaks=0" SWIFT_BACKTRACE="enable=no" \
             "$build/debug/drover-fuzz" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
             -artifact_prefix=".build-fuzz/crashes/$target-" ".build-fuzz/runs/$target" "Tests/DroverFuzz/Corpus/$target" >"$log" 2>&1 || status=$?
         local runs

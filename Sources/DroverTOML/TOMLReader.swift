@@ -19,6 +19,10 @@ public struct TOMLReader {
 
     /// Parses `text`, turning a syntax error into an `InputError` at its line.
     public static func parse(_ text: String, file: String) throws(InputError) -> TOMLReader {
+        if let line = TOMLHeaderCheck.badHeaderLine(in: text) {
+            throw InputError(file: file, line: line, key: nil,
+                             problem: "not valid TOML: a table header is [NAME] or [\"QUOTED NAME\"], NAME made of letters, digits, '_' and '-'")
+        }
         do {
             return TOMLReader(file: file, index: TOMLLineIndex(text), table: try TOMLTable(string: text))
         } catch let error as TOMLParseError {

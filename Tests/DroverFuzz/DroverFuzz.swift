@@ -20,6 +20,20 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     selected!.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
 }
+
+/// SwiftPM links an executable's entry point as `<module>_main` (and points `main` at it), so
+/// libFuzzer's own `main` is not the one that runs: this one hands over to libFuzzer's
+/// driver, found at run time (Swift does not see libFuzzer's header).
+@_cdecl("drover_fuzz_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    typealias Callback = @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    typealias Driver = @convention(c) (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>, Callback) -> Int32
+    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
+        fatalError("libFuzzer's LLVMFuzzerRunDriver is missing: build with -sanitize=fuzzer (Tests/run.sh fuzz)")
+    }
+    var (count, vector) = (argc, argv)
+    return unsafeBitCast(symbol, to: Driver.self)(&count, &vector) { data, size in fuzzOneInput(data, size) }
+}
 #else
 @main
 enum Replay {

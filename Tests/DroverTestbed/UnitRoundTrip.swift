@@ -22,7 +22,10 @@ public enum UnitRoundTrip {
             let expected = ["DROVER_SERVICE=\(service)", "DROVER_VERSION=\(version)", "DROVER_INSTANCE=\(instance)"]
                 + spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             if environment != expected { problems.append("Environment= reads back as \(environment)") }
-            let lines = unit.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("[") && $0.contains("=") }
+            // By Unicode scalars: a value starting with a combining mark fuses with the '='
+            // into one Character, which a Character-based count would not see as a setting.
+            let lines = unit.unicodeScalars.split(separator: "\n")
+                .filter { $0.first != "#" && $0.first != "[" && $0.contains("=") }
             if reader.settings.count != lines.count { problems.append("a value swallowed or added a directive") }
             if scope == .system {
                 for (directive, value) in Sandbox.directives(applying: spec.sandbox) {
