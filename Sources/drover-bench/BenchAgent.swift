@@ -17,8 +17,8 @@ struct BenchAgent {
     let work: String
 
     /// Boots a manager and an agent on it, runs `body`, and tears both down whatever happens.
-    static func with(_ body: (BenchAgent) async throws -> Void) async throws {
-        let manager = try await ThrowawayUserManager.boot(journal: false)
+    static func with(journal: Bool = false, _ body: (BenchAgent) async throws -> Void) async throws {
+        let manager = try await ThrowawayUserManager.boot(journal: journal)
         do {
             let agent = try await start(on: manager)
             try await body(agent)
@@ -37,7 +37,8 @@ struct BenchAgent {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let port = try freeLoopbackPort()
         // Plain HTTP on loopback, as the figures before TLS were taken: what is measured is the agent's work.
-        try "tls = false\n".write(toFile: work + "/agent.toml", atomically: true, encoding: .utf8)
+        let journal = manager.journalDirectory.map { "journal_dir = \"\($0)\"\n" } ?? ""
+        try ("tls = false\n" + journal).write(toFile: work + "/agent.toml", atomically: true, encoding: .utf8)
         // An admin token as a plain file, which the agent moves into its store on start; a
         // copy stays with the benchmark (work/token) for its clients and inventories.
         try FileManager.default.createDirectory(atPath: work + "/state", withIntermediateDirectories: true)

@@ -8,6 +8,6 @@ struct DroverBench: AsyncParsableCommand {
         commandName: "drover-bench",
         abstract: "Measure Drover against the plain tools it replaces.",
         subcommands: [SystemdBenchmark.self, AgentBenchmark.self, RolloutBenchmark.self, ScaleBenchmark.self, CLIBenchmark.self, ReadsBenchmark.self,
-                      MemoryBenchmark.self]
+                      MemoryBenchmark.self, LoadBenchmark.self]
     )
 }
