@@ -10,7 +10,7 @@ import Testing
 /// as it was: the store's rows, the unit directory and every file of the state directory.
 /// Serialized, with a manager of its own: "the unit directory is unchanged" must not see
 /// other tests' units come and go.
-@Suite(.userManager, .serialized, .timeLimit(.minutes(3)))
+@Suite(.userManager, .serialized, .timeLimit(.minutes(10)))
 struct AgentBadInputTests {
     static let fixture = AgentLifecycleTests.fixture
 

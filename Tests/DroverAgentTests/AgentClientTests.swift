@@ -8,7 +8,7 @@ import Testing
 
 /// The typed client against a real agent: uploads stream from a file, errors keep the agent's
 /// code, an agent that is not there is `unreachable`, and the NDJSON routes stream.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentClientTests {
     @Test func uploadsErrorsEventsAndLogs() async throws {
         let bed = try Bed.require()

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// The agent end to end: real agent process, real systemd manager, real HTTP.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentLifecycleTests {
     static let fixture = try! Data(contentsOf: URL(fileURLWithPath: fixturePath))
     static let notifySpec = #"{"binary": "web", "type": "notify"}"#

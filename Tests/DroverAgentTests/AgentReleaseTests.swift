@@ -4,7 +4,7 @@ import DroverTestbed
 import Foundation
 import Testing
 
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentReleaseTests {
     static let fixture = AgentLifecycleTests.fixture
 

@@ -11,7 +11,7 @@ import Testing
 /// holds (and an agent standing in with another certificate refused, with both fingerprints),
 /// `drover hosts trust`, mutual TLS with a CA made here, plain HTTP refused off loopback, and
 /// a certificate reloaded on SIGHUP under an open follow.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentTLSTests {
     @Test func aTLSAgentSpeaksOnlyTLSAndTheClientHoldsItToItsPin() async throws {
         let bed = try Bed.require()

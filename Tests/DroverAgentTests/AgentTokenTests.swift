@@ -9,7 +9,7 @@ import Testing
 /// 403 naming the one it needs, a revoked token fails at its next request, history names the
 /// token (and client) of every change, no plain token is on disk, and a client guessing
 /// tokens is made to wait while another address is served.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentTokenTests {
     @Test func eachScopeDoesWhatItAllowsAndIsRefusedTheRest() async throws {
         let bed = try Bed.require()

@@ -7,7 +7,7 @@ import Testing
 
 /// `Units/drover-agent.service`, run for real: the built agent as a unit of a throwaway
 /// manager (adapted for user scope), restarted by systemd after a crash.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AgentUnitTests {
     /// The repository's unit file, with ExecStart pointing at the built agent in user scope.
     static func adaptedUnit(state: String, port: Int, manager: ThrowawayUserManager) throws -> String {

@@ -8,7 +8,7 @@ import Testing
 
 /// Autoscaling through the real agent: instances of the fixture under real CPU load, read
 /// from their cgroups, scaled by the agent's loop on a real systemd manager.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct AutoscaleTests {
     static let fixture = AgentLifecycleTests.fixture
     static let spec = #"{"binary": "web", "type": "notify", "health": {"path": "/healthz"}}"#

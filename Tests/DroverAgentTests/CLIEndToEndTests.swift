@@ -5,7 +5,7 @@ import Testing
 
 /// The real `drover` binary against three agents, each with its own systemd manager: the
 /// daily loop an operator runs, and what happens when one host fails or goes away.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct CLIEndToEndTests {
     func manifest(_ fleet: Fleet, arguments: [String], deadline: String = "10s") -> String {
         """

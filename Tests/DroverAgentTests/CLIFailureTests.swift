@@ -6,7 +6,7 @@ import Testing
 
 /// How the real `drover` meets failures as an operator does: a stopped agent, a wrong token,
 /// Ctrl-C in the middle of a fleet deploy, and an agent restarted under `logs -f`.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct CLIFailureTests {
     static func manifest(_ print: String, minHealthy: String = "0.2s") -> String {
         """

@@ -5,7 +5,7 @@ import Testing
 
 /// The two operations of the API the CLI did not reach before: a live resize and deleting a
 /// service, through the real `drover` against two agents.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct CLIOperationsTests {
     static let manifest = """
         artifact = "\(fixturePath)"

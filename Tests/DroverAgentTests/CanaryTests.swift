@@ -8,7 +8,7 @@ import Testing
 /// their share of a shared socket's traffic, then promoted to every host; aborted with the old
 /// instances untouched; aborted by themselves when one crashes; promoted by themselves; and
 /// carried through an agent restart.
-@Suite(.serialized, .timeLimit(.minutes(6)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct CanaryTests {
     static func manifest(generation: Int, arguments: String = "[]", extra: String = "", listen: String? = nil, hosts: String? = nil) -> String {
         """

@@ -5,7 +5,7 @@ import Testing
 
 /// `drover deploy --dry-run` through the real `drover` against three agents: it shows exactly
 /// what the deploy that follows changes, host by host, and changes nothing itself.
-@Suite(.serialized, .timeLimit(.minutes(4)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct DeployPlanTests {
     static func manifest(generation: Int, instances: Int) -> String {
         """

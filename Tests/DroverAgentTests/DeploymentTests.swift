@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// Rolling deploys through the real agent and a real manager.
-@Suite(.userManager, .timeLimit(.minutes(5)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct DeploymentTests {
     static let fixture = AgentLifecycleTests.fixture
     static let strategy = #""strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.2, "deadlineSeconds": 5}"#

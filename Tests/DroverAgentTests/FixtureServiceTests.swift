@@ -6,7 +6,7 @@ import Testing
 
 /// The fixture service under a real manager: the behaviours rollout and autoscaling tests
 /// rely on, including two instances sharing one listening socket.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct FixtureServiceTests {
     func get(_ port: Int, _ path: String) async throws -> (Int, String) {
         let response = try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)\(path)").get()

@@ -7,7 +7,7 @@ import Testing
 /// No stored state keeps the agent from starting. The store is written behind the agent's back
 /// with what an older agent (with looser checks) could have stored, or what once crashed it:
 /// the agent starts, serves, sets the bad record aside, and says so in its event log.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct HostileStoredStateTests {
     static let fixture = AgentLifecycleTests.fixture
 

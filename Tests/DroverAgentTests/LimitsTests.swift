@@ -6,7 +6,7 @@ import Testing
 
 /// Live vertical resize: CPUQuota and MemoryMax of running instances change without a
 /// restart, as systemd reports them, and instances started later get them too.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct LimitsTests {
     static let fixture = AgentLifecycleTests.fixture
     static let spec = #"{"binary": "web", "type": "notify", "resources": {"cpuPercent": 50, "memoryBytes": 268435456}}"#

@@ -8,7 +8,7 @@ import Testing
 
 /// Log follows are bounded: each holds a journal open, so one past `max_log_followers` is a
 /// clear 429, and a follow that ends gives its place back.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct LogFollowerLimitTests {
     @Test func aFollowBeyondTheLimitIsRefusedUntilOneEnds() async throws {
         let bed = try Bed.require()

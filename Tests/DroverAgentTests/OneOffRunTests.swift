@@ -8,7 +8,7 @@ import Testing
 /// One-off runs through the real `drover` against three agents: a deploy's release command
 /// (once per deploy, in the release's own environment, before anything changes) and `drover
 /// exec` (a command's output and exit status, bounded, stopped by Ctrl-C).
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct OneOffRunTests {
     static let password = "release-phase-secret-\(UUID().uuidString)"
 

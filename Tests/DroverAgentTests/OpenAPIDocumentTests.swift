@@ -7,7 +7,7 @@ import Testing
 /// `Sources/DroverAPI/openapi.json` against the running agent: every documented operation
 /// exists and answers a basic call with its documented success status, and every route the
 /// test knows is documented.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct OpenAPIDocumentTests {
     struct Operation: Hashable, CustomStringConvertible {
         let method: String

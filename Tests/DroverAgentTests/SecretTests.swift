@@ -10,7 +10,7 @@ import Testing
 /// credential, and nowhere else — not in a file the agent wrote but the credential's own, not
 /// in the journal, an event, an API answer, an environment or an argument. A new value rolls
 /// out as a new release. (System scope, encrypted: BootedHostTests.)
-@Suite(.serialized, .timeLimit(.minutes(4)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct SecretTests {
     static func manifest(_ print: String) -> String {
         """

@@ -13,7 +13,7 @@ import Testing
 ///
 /// Serialized: the tests share a manager, and a `daemon-reload` (which other tests cause)
 /// resets systemd's start-limit counters, which the crash test drives to their end.
-@Suite(.userManager, .serialized, .timeLimit(.minutes(3)))
+@Suite(.userManager, .serialized, .timeLimit(.minutes(10)))
 struct SelfHealingTests {
     static let fixture = try! Data(contentsOf: URL(fileURLWithPath: fixturePath))
     /// systemd gives up after 2 starts within 60 s, at once (no restart delay).

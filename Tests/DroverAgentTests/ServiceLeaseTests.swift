@@ -6,7 +6,7 @@ import Testing
 /// One operator at a time: through the real `drover` against three agents, a deploy holds the
 /// service's lease, a second one is refused naming the first, a dead holder's lease lapses by
 /// itself, Ctrl-C releases it, and `drover lock` holds it until `drover unlock`.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct ServiceLeaseTests {
     static func manifest(generation: Int, minHealthy: String = "0.2s") -> String {
         """

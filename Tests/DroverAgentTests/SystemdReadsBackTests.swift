@@ -8,7 +8,7 @@ import Testing
 /// against systemd itself: units rendered from hostile spec values, in both scopes, are loaded
 /// by a real manager, and the `ExecStart` argv and `Environment` it reports are exactly the
 /// spec's; in system scope the directive after a hostile sandbox value still stands.
-@Suite(.userManager, .timeLimit(.minutes(2)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct SystemdReadsBackTests {
     /// Specs with generated values that validation accepts (refused ones are the core tests').
     static func specs(seed: UInt64, count: Int) -> [ServiceSpec] {

@@ -6,7 +6,7 @@ import Testing
 /// The handoff without a proxy: during a rolling deploy of a service that `listen`s, every
 /// instance of both releases accepts on one socket, and a client hammering it from another
 /// process sees no failed request while its answers switch from v1 to v2.
-@Suite(.userManager, .timeLimit(.minutes(3)))
+@Suite(.userManager, .timeLimit(.minutes(10)))
 struct ZeroDowntimeTests {
     @Test func aRollingDeployUnderLoadFailsNoRequest() async throws {
         let bed = try Bed.require()

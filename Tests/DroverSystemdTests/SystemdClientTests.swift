@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The sd-bus client against a real, throwaway systemd user manager.
-@Suite(.userManager(), .timeLimit(.minutes(2)))
+@Suite(.userManager(), .timeLimit(.minutes(10)))
 struct SystemdClientTests {
     @Test func startsAnInstalledUnitAndStopsIt() async throws {
         let bed = try Testbed.require()

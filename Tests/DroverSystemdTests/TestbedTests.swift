@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The test bed itself: managers side by side, and nothing left behind.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct TestbedTests {
     @Test func twoManagersRunSideBySideWithoutSeeingEachOther() async throws {
         async let first = ThrowawayUserManager.boot(journal: false)

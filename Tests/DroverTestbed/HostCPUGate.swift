@@ -1,13 +1,13 @@
 /// Lets a test have the host's CPU to itself. Suites that boot a test bed run as sharers; a
-/// test that measures real CPU use (autoscaling under load, connection abuse, load) runs
-/// exclusively: it waits until no sharer runs or waits, so the exclusive ones run after the
-/// parallel ones, one at a time. Without this, the other suites running in parallel on a
-/// 2-core machine take the CPU a "saturated" instance was meant to get.
+/// test that measures real CPU use (autoscaling under load) runs exclusively: it waits for
+/// the running suites to finish, and suites that start meanwhile wait for it. Without this,
+/// the other suites running in parallel on a 2-core machine take the CPU a "saturated"
+/// instance was meant to get.
 ///
-/// Sharers go first because Swift Testing's time limits count the wait: a sharer waits at
-/// most for the one exclusive test under way (a sharer that queued behind every waiting
-/// exclusive suite once missed its 3-minute limit), and exclusive suites carry limits that
-/// cover the whole parallel phase.
+/// Exclusive users waiting go first, one after the other, which also brakes the burst of
+/// suites starting at once (letting sharers go first instead overloaded 2 cores: readiness
+/// deadlines were missed). Swift Testing's time limits count the wait, so suites that share
+/// carry limits (10 minutes) that cover the exclusive ones ahead of them.
 public actor HostCPUGate {
     public static let shared = HostCPUGate()
 
@@ -35,7 +35,8 @@ public actor HostCPUGate {
     }
 
     private func acquireShared() async {
-        if exclusive {
+        // Exclusive users waiting go first, so they are not held back forever.
+        if exclusive || !waitingExclusive.isEmpty {
             await withCheckedContinuation { waitingSharers.append($0) }
         } else {
             sharers += 1
@@ -44,11 +45,14 @@ public actor HostCPUGate {
 
     private func releaseShared() {
         sharers -= 1
-        startNextExclusive()
+        if sharers == 0, !waitingExclusive.isEmpty {
+            exclusive = true
+            waitingExclusive.removeFirst().resume()
+        }
     }
 
     private func acquireExclusive() async {
-        if exclusive || sharers > 0 || !waitingSharers.isEmpty {
+        if exclusive || sharers > 0 {
             await withCheckedContinuation { waitingExclusive.append($0) }
         } else {
             exclusive = true
@@ -56,20 +60,13 @@ public actor HostCPUGate {
     }
 
     private func releaseExclusive() {
-        exclusive = false
-        if !waitingSharers.isEmpty {
-            sharers += waitingSharers.count
-            for sharer in waitingSharers { sharer.resume() }
-            waitingSharers.removeAll()
+        if !waitingExclusive.isEmpty {
+            waitingExclusive.removeFirst().resume()
             return
         }
-        startNextExclusive()
-    }
-
-    /// With no sharer running or waiting, the next exclusive user starts.
-    private func startNextExclusive() {
-        guard !exclusive, sharers == 0, waitingSharers.isEmpty, !waitingExclusive.isEmpty else { return }
-        exclusive = true
-        waitingExclusive.removeFirst().resume()
+        exclusive = false
+        sharers += waitingSharers.count
+        for sharer in waitingSharers { sharer.resume() }
+        waitingSharers.removeAll()
     }
 }
