@@ -53,7 +53,7 @@ struct DeploymentsController {
     @Sendable func follow(_ request: Request, context: Context) async throws -> Response {
         let deployment = try await agent.deployment(context.parameters.get("id") ?? "")
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
-                        body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment), endingWhenTheClientOf: request))
+                        body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment)))
     }
 
     @Sendable func events(_ request: Request, context: Context) async throws -> Response {
