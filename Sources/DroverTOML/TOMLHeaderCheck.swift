@@ -21,10 +21,15 @@ enum TOMLHeaderCheck {
             while index < scalars.count {
                 let scalar = scalars[index]
                 if scalar == "\n" {
+                    if !triple { return }  // an unterminated string: toml++ reports it (the newline is counted by the caller)
                     line += 1
-                    if !triple { return }  // an unterminated string: toml++ reports it
                 }
-                if scalar == "\\" && quote == "\"" { index += 2; continue }
+                if scalar == "\\" && quote == "\"" {
+                    // An escape, or a line-ending backslash: its newline still counts.
+                    if index + 1 < scalars.count, scalars[index + 1] == "\n" { line += 1 }
+                    index += 2
+                    continue
+                }
                 if scalar == quote {
                     if !triple { index += 1; return }
                     if index + 2 < scalars.count, scalars[index + 1] == quote, scalars[index + 2] == quote {
