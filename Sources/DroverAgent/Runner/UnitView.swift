@@ -45,7 +45,9 @@ actor UnitView {
         // of it, such as failing on its way down, is signalled and read then).
         for unit in stopped {
             units[unit] = nil
-            dirty.remove(unit)
+            // A read under way may have asked before the stop and would put it back as it
+            // was (active): then it is read again at the next use, which finds it gone.
+            if isRefreshing { dirty.insert(unit) } else { dirty.remove(unit) }
         }
     }
 
