@@ -21,7 +21,7 @@ struct AutoscaleTests {
         #expect(try await agent.scale(service, to: 1).status == .ok)
         // Turning it on with min 2 brings the count up to 2 at the first round.
         #expect(try await setPolicy(agent, service, #"{"min": 2, "max": 3, "cpu": 0.5, "intervalSeconds": 60}"#).status == .ok)
-        #expect(await waitUntil(timeout: .seconds(15)) {
+        #expect(await waitUntil(timeout: .seconds(30)) {
             (try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self).filter { $0.activeState == "active" }.count) == 2
         })
 
@@ -60,7 +60,7 @@ struct AutoscaleTests {
         #expect(try await setPolicy(agent, service, #"{"min": 1, "max": 3, "memoryBytes": 67108864, "intervalSeconds": 0.3}"#).status == .ok)
         _ = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/hold?mb=160"), timeout: .seconds(10))
         // ~180 MiB in one instance: ceil(1 × 180 / 64) = 3.
-        #expect(await waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
+        #expect(await waitUntil(timeout: .seconds(30), interval: .milliseconds(100)) {
             (try? await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self).desiredInstances) == 3
         })
         let scaled = try await agent.request(.GET, "/v1/events?service=\(service)").decode([EventInfo].self).filter { $0.kind == "autoscale.scaled" }
@@ -82,7 +82,7 @@ struct AutoscaleTests {
         let deployment = try await agent.deploy(service, #"{"version": "2", "strategy": {"minHealthySeconds": 0}}"#).decode(DeploymentInfo.self)
 
         var paused: String?
-        #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) {
+        #expect(await waitUntil(timeout: .seconds(30), interval: .milliseconds(50)) {
             paused = try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).paused
             return paused != nil
         })
@@ -90,7 +90,7 @@ struct AutoscaleTests {
         let done = try await agent.finished(deployment)
         #expect(done.state == .succeeded, "\(done.reason ?? "")")
         // Resumed: decisions again, about v2's instance.
-        #expect(await waitUntil(timeout: .seconds(10), interval: .milliseconds(50)) {
+        #expect(await waitUntil(timeout: .seconds(30), interval: .milliseconds(50)) {
             let info = try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self)
             return info?.paused == nil && (info?.decisions.last?.time ?? .distantPast) > done.updatedAt
         })
@@ -107,12 +107,12 @@ struct AutoscaleTests {
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec).status == .created)
         #expect(try await agent.scale(service, to: 1).status == .ok)
         #expect(try await setPolicy(agent, service, #"{"min": 1, "max": 3, "cpu": 0.5, "intervalSeconds": 600}"#).status == .ok)
-        #expect(await waitUntil(timeout: .seconds(10)) {
+        #expect(await waitUntil(timeout: .seconds(30)) {
             ((try? await agent.request(.GET, "/v1/services/\(service)/autoscale").decode(AutoscaleInfo.self).decisions.count) ?? 0) >= 1
         })
         // The loop now sleeps 10 minutes; a new minimum must not wait for that.
         #expect(try await setPolicy(agent, service, #"{"min": 2, "max": 3, "cpu": 0.5, "intervalSeconds": 600}"#).status == .ok)
-        #expect(await waitUntil(timeout: .seconds(15)) {
+        #expect(await waitUntil(timeout: .seconds(30)) {
             (try? await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self).desiredInstances) == 2
         })
         #expect(try await agent.request(.DELETE, "/v1/services/\(service)").status == .noContent)
@@ -170,7 +170,9 @@ struct AutoscaleTests {
             }
             group.addTask {
                 var busy: InstanceInfo?
-                await waitUntil(timeout: .seconds(10), interval: .milliseconds(100)) {
+                // Long enough for a machine that other suites load: CI once read 0.04 cores
+                // after 10 s, with the instance's CPU pressure at 47%.
+                await waitUntil(timeout: .seconds(60), interval: .milliseconds(100)) {
                     busy = try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self).first { $0.slot == 1 }
                     return (busy?.cpuCores ?? 0) > 0.1
                 }
@@ -298,7 +300,7 @@ struct AutoscaleUnderLoadTests {
         let log = DecisionLog()
 
         // Idle: a few decisions, all keeping 1.
-        #expect(await waitUntil(timeout: .seconds(15), interval: .milliseconds(200)) {
+        #expect(await waitUntil(timeout: .seconds(30), interval: .milliseconds(200)) {
             await log.update(from: agent, service)
             return log.all.count >= 3
         })
@@ -319,13 +321,13 @@ struct AutoscaleUnderLoadTests {
         }()
         // Decision times have whole seconds: one made in loadOn's second may come just before it.
         let loadOnSecond = Date(timeIntervalSince1970: loadOn.timeIntervalSince1970.rounded(.down))
-        let roseInTime = await waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
+        let roseInTime = await waitUntil(timeout: .seconds(30), interval: .milliseconds(100)) {
             await log.update(from: agent, service)
             return log.all.contains { $0.time >= loadOnSecond && $0.action == "scaled" && $0.desired > 1 }
         }
         // Hold the load for three more decisions, then stop it.
         let scaledAt = log.all.first { $0.time >= loadOnSecond && $0.action == "scaled" }?.time ?? loadOn
-        #expect(await waitUntil(timeout: .seconds(15), interval: .milliseconds(100)) {
+        #expect(await waitUntil(timeout: .seconds(30), interval: .milliseconds(100)) {
             await log.update(from: agent, service)
             return log.all.filter { $0.time > scaledAt }.count >= 3
         })

@@ -9,7 +9,11 @@ import Testing
 @Suite(.userManager, .timeLimit(.minutes(10)))
 struct DeploymentTests {
     static let fixture = AgentLifecycleTests.fixture
-    static let strategy = #""strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.2, "deadlineSeconds": 5}"#
+    /// For rollouts that succeed: the deadline is not what they test, and on a loaded CI machine
+    /// a new instance once took more than 5 s to become ready.
+    static let strategy = #""strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.2, "deadlineSeconds": 60}"#
+    /// For rollouts that fail: one that never becomes ready fails by this deadline.
+    static let failingStrategy = #""strategy": {"maxSurge": 1, "maxUnavailable": 0, "minHealthySeconds": 0.2, "deadlineSeconds": 10}"#
 
     static func spec(_ arguments: [String] = [], health: Bool = true) -> String {
         let args = arguments.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -32,7 +36,7 @@ struct DeploymentTests {
         let service = uniqueService("first")
         let agent = try await bed.agent()
         #expect(try await agent.upload(service, "1", artifact: Self.fixture, spec: Self.spec(["--exit-code", "3"])).status == .created)
-        let started = try await agent.deploy(service, #"{"version": "1", "instances": 1, \#(Self.strategy)}"#)
+        let started = try await agent.deploy(service, #"{"version": "1", "instances": 1, \#(Self.failingStrategy)}"#)
         let deployment = try started.decode(DeploymentInfo.self)
         #expect(deployment.fromVersion == nil, "nothing ran before")
         let done = try await agent.finished(deployment)
@@ -127,7 +131,7 @@ struct DeploymentTests {
         if failure.restart { spec = spec.replacingOccurrences(of: #""binary""#, with: #""restart": {"mode": "always", "delaySeconds": 0, "burst": 50, "intervalSeconds": 60}, "binary""#) }
         #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: spec).status == .created)
 
-        let deployment = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#).decode(DeploymentInfo.self)
+        let deployment = try await agent.deploy(service, #"{"version": "2", \#(Self.failingStrategy)}"#).decode(DeploymentInfo.self)
         let done = try await agent.finished(deployment)
         #expect(done.state == .failed)
         let reason = done.reason ?? ""
@@ -175,7 +179,7 @@ struct DeploymentTests {
         let service = uniqueService("busy")
         let (agent, _) = try await agentWithV1(bed, service)
         #expect(try await agent.upload(service, "2", artifact: Self.fixture, spec: Self.spec(["--start-delay", "1"])).status == .created)
-        let first = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy.replacingOccurrences(of: "\"deadlineSeconds\": 5", with: "\"deadlineSeconds\": 20"))}"#)
+        let first = try await agent.deploy(service, #"{"version": "2", \#(Self.strategy)}"#)
             .decode(DeploymentInfo.self)
         let second = try await agent.deploy(service, #"{"version": "1"}"#)
         #expect(second.status == .conflict)

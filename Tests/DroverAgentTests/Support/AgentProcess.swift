@@ -246,7 +246,7 @@ final class AgentProcess: Sendable {
     }
 
     /// Waits for a deployment to finish and returns it.
-    func finished(_ deployment: DeploymentInfo, timeout: Duration = .seconds(60)) async throws -> DeploymentInfo {
+    func finished(_ deployment: DeploymentInfo, timeout: Duration = .seconds(120)) async throws -> DeploymentInfo {
         var latest = deployment
         let done = await waitUntil(timeout: timeout, interval: .milliseconds(50)) {
             guard let current = try? await self.request(.GET, "/v1/deployments/\(deployment.id)").decode(DeploymentInfo.self) else { return false }
