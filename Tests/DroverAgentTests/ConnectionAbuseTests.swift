@@ -1,4 +1,6 @@
 import DroverAPI
+import DroverClient
+import DroverCore
 import DroverTestbed
 import Foundation
 import Testing
@@ -7,9 +9,11 @@ import Testing
 /// slowloris connections over TLS (a header byte every 10 s), stalled TLS handshakes, a header
 /// over the limit, and a body that stops. None of them may hold the agent:
 /// the idle timeout (15 s) closes the quiet ones, and the normal client is served throughout.
+/// Log follows that are never read are ended after the send timeout.
 // The CPU to itself: 500 TLS handshakes on 2 cores beside the other suites would measure the
 // machine's load, not the agent's defences.
-@Suite(.userManagerWithTheCPUToItself, .serialized, .timeLimit(.minutes(4)))
+// The limit covers the wait for the CPU (the whole parallel phase; see HostCPUGate).
+@Suite(.userManagerWithTheCPUToItself, .serialized, .timeLimit(.minutes(20)))
 struct ConnectionAbuseTests {
     /// Opens the abusive connections and reports, as JSON, how many opened and when the agent
     /// closed each.
@@ -129,6 +133,79 @@ struct ConnectionAbuseTests {
         #expect(served >= 50, "\(served)")
         #expect(try await agent.request(.GET, "/v1/health", authorized: false).status == .ok)
         await agent.stop()
+    }
+
+    /// Clients that open a log follow of a chatty service and never read: once their buffers
+    /// are full, the agent gives up on them after `send_timeout_seconds` and their places under
+    /// `max_log_followers` come back, while a normal client is answered throughout.
+    @Test func followsThatAreNeverReadAreEndedAndGiveTheirPlacesBack() async throws {
+        let bed = try Bed.require()
+        let agent = try await bed.agent(extraConfig: "send_timeout_seconds = 5\nmax_log_followers = 2")
+        defer { Task { await agent.stop() } }
+        let client = AgentClient(host: "local", baseURL: agent.baseURL, token: agent.token, timeout: .seconds(20))
+        let service = try ServiceName(uniqueService("chatty"))
+        let script = "while :; do seq 1 50 | sed 's/^/a line long enough to fill buffers quickly, padded out to about a hundred bytes: /'; sleep 0.1; done"
+        _ = try await client.upload(service, try ReleaseVersion("1"), file: "/bin/sh", spec: ServiceSpec(binary: "sh", arguments: ["-c", script]))
+        _ = try await client.scale(service, to: 1)
+
+        // Two follows that read nothing, with small receive buffers: they hold both places.
+        var stalled: [Int32] = []
+        defer { stalled.forEach { close($0) } }
+        for _ in 0..<2 {
+            stalled.append(try Self.openUnreadFollow(port: agent.port, path: "/v1/services/\(service)/logs?follow=true&lines=0", token: agent.token))
+        }
+        // Both are answered (peeked at, not read: their buffers still fill).
+        for fd in stalled {
+            var reader = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&reader, 1, 10_000)
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_PEEK))
+            #expect(String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).hasPrefix("HTTP/1.1 200"), "an unread follow is served")
+        }
+        let refused = await waitUntil(timeout: .seconds(10)) {
+            do {
+                for try await _ in client.followLogs(of: service, lines: 1) { return false }
+                return false
+            } catch let error as AgentClientError {
+                return error.kind == .agent(status: 429, code: "too_many_followers")
+            } catch { return false }
+        }
+        #expect(refused, "the two unread follows hold both places at first")
+
+        // Their buffers fill within a second or two; 5 s later the agent gives up on them.
+        let served = await waitUntil(timeout: .seconds(60), interval: .milliseconds(500)) {
+            let health = try? await agent.request(.GET, "/v1/health", authorized: false)
+            #expect(health?.status == .ok, "a normal client is answered meanwhile")
+            let probe = Task {
+                for try await _ in client.followLogs(of: service, lines: 5) { return true }
+                return false
+            }
+            defer { probe.cancel() }
+            return (try? await probe.value) ?? false
+        }
+        #expect(served, "a follow is served again: the unread ones were ended")
+    }
+
+    /// A plain-HTTP connection with a 4 KiB receive buffer that asks for `path` and then
+    /// never reads; the caller closes it.
+    static func openUnreadFollow(port: Int, path: String, token: String) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw AgentTestError("socket: \(errno)") }
+        var size: Int32 = 4_096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw AgentTestError("connect: \(errno)") }
+        let request = "GET \(path) HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer \(token)\r\n\r\n"
+        guard request.utf8.withContiguousStorageIfAvailable({ write(fd, $0.baseAddress, $0.count) }) == request.utf8.count else {
+            close(fd); throw AgentTestError("write: \(errno)")
+        }
+        return fd
     }
 
     /// `body`'s answer, or an error when it takes longer than `limit`.

@@ -148,4 +148,22 @@ import Testing
         #expect((usage.memoryBytes ?? 0) > 1 << 20)
         #expect(CgroupReader(root: nil, v1Root: root).usage(of: "/missing.service") == CgroupUsage())
     }
+
+    @Test func aDeliveredWindowRemembersItsSpanAndMovesItsResumePointWhenFull() {
+        var window = DeliveredWindow(span: 10, capacity: 3)
+        #expect(window.resumePoint == nil, "nothing delivered: no point to go back to")
+        window.record(realtime: 100, cursor: "a")
+        window.record(realtime: 105, cursor: "b")
+        #expect(window.resumePoint == 100, "not before the first line delivered: the follow started after it")
+        #expect(window.contains("a") && window.contains("b"))
+        // Older than the span: forgotten, and the resume point is after it.
+        window.record(realtime: 112, cursor: "c")
+        #expect(!window.contains("a") && window.contains("b") && window.contains("c"))
+        #expect(window.resumePoint == 102)
+        // Full: the oldest within the span goes, and the resume point moves past it.
+        window.record(realtime: 113, cursor: "d")
+        window.record(realtime: 114, cursor: "e")
+        #expect(!window.contains("b") && window.contains("c") && window.contains("e"))
+        #expect(window.resumePoint == 106, "nothing delivered at or after the resume point was forgotten")
+    }
 }

@@ -1,6 +1,7 @@
 import DroverSystemd
 import DroverTestbed
 import Foundation
+import Synchronization
 import Testing
 
 /// The sd-bus client against a real, throwaway systemd user manager.
@@ -288,6 +289,49 @@ struct SystemdClientTests {
             if entry.message == "new-line" { break }
         }
         #expect(received == ["old-line", "new-line"])
+    }
+
+    /// A unit added to a running follow late (as the agent's follows learn of a new instance
+    /// from systemd's signals, after it started) has the lines it wrote before then: they
+    /// come, in the journal's order, before the last line the follow had delivered. The
+    /// other unit's lines go on with none skipped or repeated.
+    @Test func aUnitAddedToAFollowLateHasTheLinesItWroteBefore() async throws {
+        let bed = try Testbed.require()
+        let chatty = uniqueUnitName("chatty"), late = uniqueUnitName("late")
+        let journal = JournalReader(source: .directory(try #require(bed.manager.journalDirectory)))
+        try await bed.install(chatty, """
+            [Service]
+            ExecStart=/bin/sh -c 'i=0; while :; do i=$$((i+1)); echo chatty-$$i; sleep 0.05; done'
+            SyslogIdentifier=\(chatty)
+            """)
+        try await bed.systemd.startUnit(chatty)
+        let follow = journal.follow(anyOf: [chatty], last: 0)
+        let received = Mutex<[JournalEntry]>([])
+        let reader = Task { for try await entry in follow.entries { received.withLock { $0.append(entry) } } }
+        #expect(await waitUntil { received.withLock { $0.contains { $0.unit == chatty } } }, "the follow is under way")
+
+        try await bed.install(late, fixtureUnit(type: "simple", arguments: "--print late-first --exit-code 0", extra: "SyslogIdentifier=\(late)"))
+        try await bed.systemd.startUnit(late)
+        var written: JournalEntry?
+        #expect(await waitUntil {
+            written = (try? journal.entries(of: late, last: 10))?.first { $0.message == "late-first" }
+            return written != nil
+        })
+        let lateLine = try #require(written)
+        #expect(await waitUntil { received.withLock { $0.contains { $0.unit == chatty && $0.time > lateLine.time } } },
+                "the follow has read past the late unit's line")
+        follow.follow([late])
+        #expect(await waitUntil { received.withLock { $0.contains { $0.cursor == lateLine.cursor } } }, "the late unit's earlier line arrives")
+        let beforeStop = received.withLock { $0.count }
+        #expect(await waitUntil { received.withLock { $0.count } > beforeStop + 5 }, "the chatty unit's lines go on")
+        reader.cancel()
+        try await bed.systemd.stopUnit(chatty)
+
+        let entries = received.withLock { $0 }
+        #expect(Set(entries.map(\.cursor)).count == entries.count, "no line twice")
+        let numbers = entries.filter { $0.unit == chatty }.compactMap { Int($0.message.dropFirst("chatty-".count)) }
+        #expect(numbers == Array((numbers.first ?? 0)..<((numbers.first ?? 0) + numbers.count)), "none of the chatty unit's lines skipped: \(numbers)")
+        #expect(entries.filter { $0.message == "late-first" }.count == 1)
     }
 
     @Test func closedClientRefusesFurtherCalls() async throws {

@@ -32,6 +32,11 @@ public final class Agent: Sendable {
     public var isStopping: Bool { stopping.load(ordering: .relaxed) }
     /// Whether the API is served over TLS (else plain HTTP, on loopback unless allowed).
     var servesTLS: Bool { context.configuration.tls }
+
+    /// How this agent sends long-lived streams.
+    func streamLimits(heartbeat: Duration = .seconds(15)) -> StreamLimits {
+        StreamLimits(heartbeat: heartbeat, sendTimeout: context.configuration.sendTimeout)
+    }
     func beginStopping() { stopping.store(true, ordering: .relaxed) }
 
     init(context: AgentContext) {

@@ -38,6 +38,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// handshake or a request head that does not complete (slowloris), a request body that
     /// stops, a keep-alive connection left idle. Answers being written are never cut.
     public var idleTimeout: Duration = .seconds(15)
+    /// A streamed answer (a log follow, a deployment's events, a run's output) whose client
+    /// has taken none of it for this long while there was more to send is ended: a client
+    /// that stops reading must not hold a follow's place and its lines forever.
+    public var sendTimeout: Duration = .seconds(30)
     /// Wrong tokens a client address may present within a minute before it must wait a minute.
     public var authFailuresPerMinute: Int = 10
     /// The highest exposure (`systemd-analyze security`, 0–10) a release's unit may have in
@@ -140,6 +144,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             if let value = try file.integer("auth_failures_per_minute", in: 1...100_000) { authFailuresPerMinute = value }
             if let value = try file.integer("max_connections", in: 8...100_000) { maxConnections = value }
             if let value = try file.integer("idle_timeout_seconds", in: 1...3_600) { idleTimeout = .seconds(value) }
+            if let value = try file.integer("send_timeout_seconds", in: 1...3_600) { sendTimeout = .seconds(value) }
             if let value = try file.number("max_exposure", in: 0...10) { maxExposure = value }
             if let value = try file.bool("tls") { tls = value }
             if let value = try file.bool("allow_plaintext") { allowPlaintext = value }

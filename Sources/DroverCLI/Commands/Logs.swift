@@ -92,7 +92,7 @@ extension Drover {
                     guard error.afterAnswer || (resumed && error.isUnreachable) else { throw error }
                 }
                 try Task.checkCancellation()
-                terminal.note(terminal.styled("\(host): ", .yellow) + "the agent ended the follow (stopped or restarting); waiting up to \(Int(comebackWindow.components.seconds)) s for it to come back")
+                terminal.note(terminal.styled("\(host): ", .yellow) + "the agent ended the follow (it is stopping or restarting, or this follow fell too far behind); waiting up to \(Int(comebackWindow.components.seconds)) s for it to come back")
                 try await waitForComeback(client)
                 terminal.note(terminal.styled("\(host): ", .yellow) + "the agent is back; following on from the last line shown")
                 resumed = true

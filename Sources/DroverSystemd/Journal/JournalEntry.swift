@@ -14,3 +14,11 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     /// An opaque position; lets a reader continue exactly after this entry.
     public var cursor: String
 }
+
+extension JournalEntry {
+    /// `time` as the journal counts it (microseconds since the epoch), for seeking.
+    var realtimeMicroseconds: UInt64 {
+        let microseconds = time.timeIntervalSince1970 * 1_000_000
+        return microseconds > 0 && microseconds < Double(UInt64.max / 2) ? UInt64(microseconds) : 0
+    }
+}

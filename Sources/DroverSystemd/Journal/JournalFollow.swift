@@ -33,6 +33,8 @@ public final class JournalFollow: @unchecked Sendable {
     private var journal: Journal?
     private var wakeup: (any DispatchSourceRead)?
     private var lastCursor: String?
+    /// What was delivered lately: a reopened journal reads back over it without repeating.
+    private var delivered = DeliveredWindow()
     private var ended = false
 
     init(source: JournalReader.Source, units: [String], last count: Int, after cursor: String?, onEnd: (@Sendable () -> Void)?,
@@ -61,8 +63,15 @@ public final class JournalFollow: @unchecked Sendable {
         }
     }
 
-    /// Follows `units` from now on as well as those already followed (a service's new slot or
-    /// release): their lines since the last one read come next, none skipped or repeated.
+    /// Follows `units` as well as those already followed (a service's new slot or release):
+    /// the lines they wrote since shortly before this call, however late it comes after their
+    /// start, then every new one; none of the others' lines is skipped or repeated.
+    ///
+    /// The journal is read again from `DeliveredWindow.resumePoint` (30 s before the newest
+    /// line delivered), skipping the lines already delivered: a new unit's first lines often
+    /// come, in the journal's order, before the last line the follow delivered, since it is
+    /// told of the unit only after systemd started it. Reading on after that last line
+    /// skipped them.
     public func follow(_ units: [String]) {
         queue.async { [self] in
             let wanted = self.units.union(units)
@@ -71,7 +80,13 @@ public final class JournalFollow: @unchecked Sendable {
             do {
                 let reopened = try Journal(source: source, units: Array(wanted))
                 _ = try reopened.descriptor()
-                if let lastCursor { try reopened.position(after: lastCursor) } else { try reopened.position(fromRealtime: startedAt) }
+                if let resumePoint = delivered.resumePoint {
+                    try reopened.position(fromRealtime: resumePoint)
+                } else if let lastCursor {
+                    try reopened.position(after: lastCursor)
+                } else {
+                    try reopened.position(fromRealtime: startedAt)
+                }
                 try watch(reopened)
             } catch {
                 fail(error)
@@ -125,8 +140,10 @@ public final class JournalFollow: @unchecked Sendable {
     }
 
     private func deliver(_ entry: JournalEntry) {
+        guard !delivered.contains(entry.cursor) else { return }
         if let sink { sink(.entry(entry)) } else { continuation.yield(entry) }
         lastCursor = entry.cursor
+        delivered.record(realtime: entry.realtimeMicroseconds, cursor: entry.cursor)
     }
 
     /// Stops watching the current journal; it is closed (with its descriptor) only once its
