@@ -184,6 +184,17 @@ struct ConnectionAbuseTests {
             return (try? await probe.value) ?? false
         }
         #expect(served, "a follow is served again: the unread ones were ended")
+        // Their connections were closed by the agent: what it had sent, then the end.
+        for fd in stalled {
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            var result = 0
+            repeat { result = recv(fd, &buffer, buffer.count, 0) } while result > 0
+            #expect(result == 0 || errno == ECONNRESET, "the agent closed the unread follow (recv: \(result), errno \(errno))")
+        }
+        #expect(agent.log.contains("closing the connection of a client that stopped taking a streamed answer"), "\(agent.log.suffix(2000))")
+        #expect(agent.log.contains("the client took nothing for 5 s"), "the log says why")
     }
 
     /// A plain-HTTP connection with a 4 KiB receive buffer that asks for `path` and then

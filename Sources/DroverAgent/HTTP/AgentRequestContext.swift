@@ -7,10 +7,23 @@ import NIOCore
 public struct AgentRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The connection, for giving up on a client that stopped taking a streamed answer.
+    private let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
+    }
+
+    /// Closes the connection of a client that stopped taking a streamed answer (see
+    /// `ResponseBody.ndjsonStream`), saying why in the agent's log.
+    var abandonConnection: @Sendable (StreamAbandoned) -> Void {
+        { [channel, logger, clientAddress] reason in
+            logger.notice("closing the connection of a client that stopped taking a streamed answer",
+                          metadata: ["client": "\(clientAddress)", "reason": "\(reason)"])
+            channel.close(promise: nil)
+        }
     }
 
     /// The client's IP address as text (`unknown` when the channel has none).

@@ -53,7 +53,8 @@ struct DeploymentsController {
     @Sendable func follow(_ request: Request, context: Context) async throws -> Response {
         let deployment = try await agent.deployment(context.parameters.get("id") ?? "")
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
-                        body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment)))
+                        body: .ndjsonStream(DeploymentEventStream(agent: agent, deployment: deployment), limits: agent.streamLimits(),
+                                            abandon: context.abandonConnection))
     }
 
     @Sendable func events(_ request: Request, context: Context) async throws -> Response {

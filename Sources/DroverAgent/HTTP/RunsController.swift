@@ -21,7 +21,8 @@ struct RunsController {
         let prepared = try await agent.runs.prepare(service, run)
         // A blank line after a second of silence: a client gone (Ctrl-C) is noticed within it.
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"],
-                        body: .ndjsonStream(agent.runs.run(prepared).map(ndjson), heartbeat: .seconds(1)))
+                        body: .ndjsonStream(agent.runs.run(prepared).map(ndjson), limits: agent.streamLimits(heartbeat: .seconds(1)),
+                                            abandon: context.abandonConnection))
     }
 
     @Sendable func stop(_ request: Request, context: Context) async throws -> Response {

@@ -78,7 +78,8 @@ struct ServicesController {
         let headers: HTTPFields = [.contentType: "application/x-ndjson"]
         if follow {
             let follow = try await agent.followLogs(of: service, lines: lines, version: version, after: after)
-            return Response(status: .ok, headers: headers, body: .ndjsonStream(follow.entries.map(ndjson), alongside: follow.keepUnitsCurrent))
+            return Response(status: .ok, headers: headers, body: .ndjsonStream(follow.entries.map(ndjson), limits: agent.streamLimits(),
+                                                                                abandon: context.abandonConnection, alongside: follow.keepUnitsCurrent))
         }
         let entries = try await agent.logs(of: service, lines: lines, version: version)
         var body = ByteBuffer()
