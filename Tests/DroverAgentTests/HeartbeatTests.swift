@@ -136,15 +136,19 @@ import Testing
         #expect(pacing.tick(at: start + .seconds(15)) == .sleep(until: start + .seconds(18)), "a write restarts the silence")
         #expect(pacing.tick(at: start + .seconds(18)) == .heartbeat)
         #expect(pacing.tick(at: start + .seconds(18)) == .sleep(until: start + .seconds(33)), "one heartbeat per interval")
+        // A line handed over but not yet written counts as much as one written.
+        _ = pacing.queued(10, at: start + .seconds(19))
+        #expect(pacing.tick(at: start + .seconds(33)) == .sleep(until: start + .seconds(34)))
+        pacing.wrote(10, at: start + .seconds(19))
         // A write that waits: no heartbeat behind it, however long; given up on at 30 s.
         pacing.writing(at: start + .seconds(20))
         #expect(pacing.tick(at: start + .seconds(40)) == .sleep(until: start + .seconds(50)))
         #expect(pacing.tick(at: start + .seconds(50)) == .abandon("the client took nothing for 30 s"))
         // Bytes waiting beyond the limit.
         let small = StreamPacing(limits: StreamLimits(maxPendingBytes: 100), now: start)
-        #expect(small.queued(60) == nil)
+        #expect(small.queued(60, at: start) == nil)
         small.wrote(60, at: start)
-        #expect(small.queued(100) == nil)
-        #expect(small.queued(1)?.description == "the client fell more than 100 bytes behind")
+        #expect(small.queued(100, at: start) == nil)
+        #expect(small.queued(1, at: start)?.description == "the client fell more than 100 bytes behind")
     }
 }

@@ -29,7 +29,7 @@ extension ResponseBody {
                 group.addTask {
                     do {
                         for try await line in lines {
-                            if let reason = pacing.queued(line.readableBytes) {
+                            if let reason = pacing.queued(line.readableBytes, at: .now) {
                                 abandon(reason)
                                 throw reason
                             }
@@ -47,7 +47,7 @@ extension ResponseBody {
                         case .sleep(let until):
                             try await Task.sleep(until: until)
                         case .heartbeat:
-                            _ = pacing.queued(1)
+                            _ = pacing.queued(1, at: .now)
                             continuation.yield(ByteBuffer(string: "\n"))
                         case .abandon(let reason):
                             // The write waiting for the client fails as its connection closes.

@@ -16,6 +16,8 @@ final class StreamPacing: Sendable {
 
     private struct State {
         var lastWritten: ContinuousClock.Instant
+        /// A line was handed over for the client (it is as good as a heartbeat).
+        var lastQueued: ContinuousClock.Instant
         var lastHeartbeat: ContinuousClock.Instant
         /// A write under way since then: while it lasts, the client's buffers are full.
         var writingSince: ContinuousClock.Instant?
@@ -27,13 +29,14 @@ final class StreamPacing: Sendable {
 
     init(limits: StreamLimits, now: ContinuousClock.Instant) {
         self.limits = limits
-        state = Mutex(State(lastWritten: now, lastHeartbeat: now))
+        state = Mutex(State(lastWritten: now, lastQueued: now, lastHeartbeat: now))
     }
 
     /// `bytes` are queued for the client; the reason to give up on it when that makes it too
     /// far behind.
-    func queued(_ bytes: Int) -> StreamAbandoned? {
+    func queued(_ bytes: Int, at now: ContinuousClock.Instant) -> StreamAbandoned? {
         let pending = state.withLock { state in
+            state.lastQueued = max(state.lastQueued, now)
             state.pendingBytes = state.pendingBytes.addingReportingOverflow(bytes).partialValue
             return state.pendingBytes
         }
@@ -71,7 +74,7 @@ final class StreamPacing: Sendable {
                 }
                 return .sleep(until: giveUp)
             }
-            let due = max(state.lastWritten, state.lastHeartbeat) + limits.heartbeat
+            let due = max(state.lastWritten, state.lastQueued, state.lastHeartbeat) + limits.heartbeat
             guard now >= due else { return .sleep(until: due) }
             state.lastHeartbeat = now
             return .heartbeat
