@@ -1,7 +1,6 @@
 @testable import DroverAgent
 import DroverCore
 import DroverSystemd
-import Foundation
 import Synchronization
 import Testing
 
@@ -16,7 +15,7 @@ import Testing
         let service = try ServiceName("web")
         let unit = UnitNames.instance(service, try ReleaseVersion("1"), slot: 1)
         let systemd = HeldUnitControl()
-        systemd.states.withLock { $0[unit] = "active" }
+        try await systemd.units.startUnit(unit)
         let view = UnitView(service: service, systemd: systemd)
         #expect(await view.instanceUnits().map(\.name) == [unit])
 
@@ -27,7 +26,7 @@ import Testing
         systemd.hold.withLock { $0 = (entered: enteredContinuation, release: release) }
         let read = Task { await view.instanceUnits() }
         for await _ in entered { break }
-        systemd.states.withLock { $0[unit] = "inactive" }
+        try await systemd.units.stopUnit(unit)
         await view.touched([], stopped: [unit])
         releaseContinuation.yield()
         _ = await read.value
@@ -37,22 +36,14 @@ import Testing
     }
 }
 
-/// Units in the states a test sets; `statuses(of:)` reads them, then, when held, waits for
-/// the test's word before answering with what it read.
+/// The stand-in for systemd whose `statuses(of:)`, when held, reads the states and then waits
+/// for the test's word before answering with what it read.
 private final class HeldUnitControl: UnitControl {
-    let states = Mutex<[String: String]>([:])
+    let units = StandInUnitControl()
     let hold = Mutex<(entered: AsyncStream<Void>.Continuation, release: AsyncStream<Void>)?>(nil)
 
-    func listUnits(matching patterns: [String]) async throws -> [UnitListEntry] {
-        states.withLock { states in
-            states.filter { name, _ in patterns.contains { fnmatch($0, name, 0) == 0 } }
-                .map { UnitListEntry(name: $0.key, description: "", loadState: "loaded", activeState: $0.value, subState: $0.value == "active" ? "running" : "dead") }
-        }
-    }
-
-    func statuses(of units: [String]) async -> [String: UnitStatus] {
-        var result: [String: UnitStatus] = [:]
-        for unit in units { result[unit] = try? await status(of: unit) }
+    func statuses(of names: [String]) async -> [String: UnitStatus] {
+        let result = await units.statuses(of: names)
         if let held = hold.withLock({ hold in defer { hold = nil }; return hold }) {
             held.entered.yield()
             for await _ in held.release { break }
@@ -60,13 +51,10 @@ private final class HeldUnitControl: UnitControl {
         return result
     }
 
-    func status(of unit: String) async throws -> UnitStatus {
-        let state = states.withLock { $0[unit] } ?? "inactive"
-        return UnitStatus(name: unit, activeState: state, subState: state == "active" ? "running" : "dead")
-    }
-
-    func startUnit(_ unit: String) async throws {}
-    func stopUnit(_ unit: String) async throws {}
+    func listUnits(matching patterns: [String]) async throws -> [UnitListEntry] { try await units.listUnits(matching: patterns) }
+    func status(of unit: String) async throws -> UnitStatus { try await units.status(of: unit) }
+    func startUnit(_ unit: String) async throws { try await units.startUnit(unit) }
+    func stopUnit(_ unit: String) async throws { try await units.stopUnit(unit) }
     func resetFailed(_ unit: String) async throws {}
     func reload() async throws {}
     func setProperties(of unit: String, _ changes: [UnitPropertyChange]) async throws {}

@@ -22,6 +22,8 @@ public final class Agent: Sendable {
     let tokens: AgentTokens
     /// One-off runs under way (release commands, `drover exec`).
     let runs: OneOffRuns
+    /// Every service as last read, for the many clients that ask at once.
+    let serviceList = ServiceListCache()
     /// Set once the agent's graceful shutdown has begun: health answers 503 from then on, so a
     /// client waiting for a restarted agent does not take the one still stopping for it.
     private let stopping = Atomic<Bool>(false)
@@ -49,9 +51,26 @@ public final class Agent: Sendable {
 
     // MARK: Reading
 
+    /// Every service, with its releases and instances.
+    public func services() async throws -> [ServiceInfo] {
+        try await servicesSnapshot().services
+    }
+
+    /// The services as of now: computed again once anything they show has changed, at most a
+    /// quarter of a second old otherwise (`ServiceListCache`).
+    func servicesSnapshot() async throws -> ServiceListCache.Snapshot {
+        try await serviceList.services(at: context.store.changes.current) { try await self.readServices() }
+    }
+
+    /// `GET /v1/services`' body, encoded once per snapshot.
+    func servicesJSON() async throws -> Data {
+        let snapshot = try await servicesSnapshot()
+        return try await serviceList.json(of: snapshot) { try JSONEncoder.droverAPI.encode($0) }
+    }
+
     /// Every service, read at once: one query for the records and one for all releases, and
     /// each service's instances from its runner's view, concurrently.
-    public func services() async throws -> [ServiceInfo] {
+    private func readServices() async throws -> [ServiceInfo] {
         let records = try await context.store.services()
         let releases = Dictionary(grouping: try await context.store.allReleases(), by: \.service)
         return try await withThrowingTaskGroup(of: (Int, ServiceInfo?).self) { group in
@@ -84,7 +103,13 @@ public final class Agent: Sendable {
     /// The instances systemd has of `name` (running, starting, stopping or failed), by slot,
     /// with their CPU, memory and pressure.
     public func instances(of name: ServiceName) async throws -> [InstanceInfo] {
-        try await runner(of: name).instances()
+        let runner = try await runner(of: name)
+        // From the shared read if it is current; one service is not worth reading them all.
+        if let snapshot = await serviceList.current(at: context.store.changes.current),
+           let service = snapshot.services.first(where: { $0.name == name }) {
+            return service.instances
+        }
+        return try await runner.instances()
     }
 
     public func deployment(_ id: String) async throws -> DeploymentInfo {

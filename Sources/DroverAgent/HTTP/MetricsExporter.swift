@@ -2,9 +2,10 @@ import DroverAPI
 import DroverCore
 import Prometheus
 
-/// `GET /metrics`: Prometheus gauges of every service and instance, read afresh at each
-/// scrape (systemd and the cgroups are the truth; nothing is cached between scrapes). Gauges
-/// of instances that are gone are unregistered, so a scrape never shows a stale instance.
+/// `GET /metrics`: Prometheus gauges of every service and instance, from the agent's shared
+/// read of them (`ServiceListCache`: read again after any change, and at most 250 ms old
+/// otherwise; systemd and the cgroups are the truth). Gauges of instances that are gone are
+/// unregistered, so a scrape never shows a stale instance.
 actor MetricsExporter {
     private let agent: Agent
     private let registry = PrometheusCollectorRegistry()

@@ -23,7 +23,7 @@ struct ServicesController {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        try json(try await agent.services())
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try await agent.servicesJSON())))
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

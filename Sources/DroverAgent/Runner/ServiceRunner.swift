@@ -36,7 +36,7 @@ actor ServiceRunner {
     init(name: ServiceName, context: AgentContext) {
         self.name = name
         self.context = context
-        self.view = UnitView(service: name, systemd: context.systemd)
+        self.view = UnitView(service: name, systemd: context.systemd, stateChanges: context.store.changes)
         // The first pass runs as soon as the loops start: a count recorded before a crash,
         // instances that failed while the agent was away.
         reconcileWakeup.signal()
@@ -148,6 +148,7 @@ actor ServiceRunner {
     func setBackoff(_ backoff: [Int: CrashLoopBackoff], crashLoops: [Int: (failure: String, nextTry: ContinuousClock.Instant)]) {
         self.backoff = backoff
         self.crashLoops = crashLoops
+        context.store.changes.note()  // crash loops are reported with the instances
     }
 
     /// A count set on purpose (scale, deploy): crashed slots start over.
@@ -155,6 +156,7 @@ actor ServiceRunner {
         backoff.removeAll()
         crashLoops.removeAll()
         retryAt = nil
+        context.store.changes.note()
     }
 
     /// Takes the instances' restart counters as read at `now`; returns those that restarted

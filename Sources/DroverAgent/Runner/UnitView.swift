@@ -7,6 +7,8 @@ import DroverSystemd
 actor UnitView {
     nonisolated let service: ServiceName
     private let systemd: any UnitControl
+    /// Told of every change the view learns of or is told of (answers computed before are stale).
+    private let stateChanges: StateChanges?
 
     private var units: [String: UnitStatus] = [:]
     private var dirty: Set<String> = []
@@ -20,9 +22,10 @@ actor UnitView {
     /// Woken by every change: a rollout waits on it for its instances.
     nonisolated let changes = Wakeup()
 
-    init(service: ServiceName, systemd: any UnitControl) {
+    init(service: ServiceName, systemd: any UnitControl, stateChanges: StateChanges? = nil) {
         self.service = service
         self.systemd = systemd
+        self.stateChanges = stateChanges
     }
 
     /// systemd said a unit changed: it is read again before the view is used.
@@ -30,16 +33,21 @@ actor UnitView {
         // Removed too is read again (by listing, which does not load it): a reload unloads
         // and loads every unit, and the view must not lose them in between.
         dirty.insert(change.unit)
+        stateChanges?.note()
         unitNames.yield(change.unit)
         changes.signal()
     }
 
     /// Read every unit again at the next use.
-    func markStale() { stale = true }
+    func markStale() {
+        stale = true
+        stateChanges?.note()
+    }
 
     /// Units the runner just changed: read again before the view is next used. `stopped`
     /// ones (whose stop job succeeded) leave the view instead.
     func touched(_ names: [String], stopped: [String] = []) {
+        stateChanges?.note()
         dirty.formUnion(names)
         // A stop job that finished leaves the unit inactive: nothing to read (a later change
         // of it, such as failing on its way down, is signalled and read then).

@@ -8,6 +8,8 @@ import GRDB
 /// one writer, and the schema moves forward by numbered migrations.
 public final class StateStore: Sendable {
     let database: DatabasePool
+    /// Moved by every commit (and by the runners' views, for systemd's changes).
+    let changes = StateChanges()
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -15,6 +17,7 @@ public final class StateStore: Sendable {
         configuration.busyMode = .timeout(5)
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
+        database.add(transactionObserver: StoreCommitObserver(changes), extent: .databaseLifetime)
     }
 
     /// Migration names are numbered; never edit one that has shipped, add the next.
