@@ -63,13 +63,15 @@ struct DeploymentTests {
         async let followed = agent.request(.GET, "/v1/deployments/\(deployment.id)/events")
 
         // Sample the service while it rolls: never fewer than 4 active, never more than 5.
-        let fewest = Mutex(Int.max), most = Mutex(0), samples = Mutex(0)
+        let fewest = Mutex(Int.max), most = Mutex(0), samples = Mutex(0), busiest = Mutex("")
         async let sampling: Void = {
             while (try? await agent.request(.GET, "/v1/deployments/\(deployment.id)").decode(DeploymentInfo.self).isFinished) == false {
-                let active = ((try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)) ?? [])
-                    .filter { $0.activeState == "active" }.count
+                let instances = (try? await agent.request(.GET, "/v1/services/\(service)/instances").decode([InstanceInfo].self)) ?? []
+                let active = instances.filter { $0.activeState == "active" }.count
                 fewest.withLock { $0 = min($0, active) }
-                most.withLock { $0 = max($0, active) }
+                if most.withLock({ let more = active > $0; $0 = max($0, active); return more }) {
+                    busiest.withLock { $0 = instances.map { "\($0.version)@\($0.slot) \($0.activeState)/\($0.subState) pid \($0.mainPID ?? 0)" }.joined(separator: ", ") }
+                }
                 samples.withLock { $0 += 1 }
             }
         }()
@@ -89,7 +91,7 @@ struct DeploymentTests {
         #expect(final.state == .succeeded, "the stream ends with the finished deployment")
         #expect(done.state == .succeeded, "\(done.reason ?? "")")
         #expect(fewest.withLock { $0 } >= 4, "never fewer than 4 serving")
-        #expect(most.withLock { $0 } <= 5, "never more than count + maxSurge")
+        #expect(most.withLock { $0 } <= 5, "never more than count + maxSurge; at the most: \(busiest.withLock { $0 })")
 
         let after = try await agent.request(.GET, "/v1/services/\(service)").decode(ServiceInfo.self)
         #expect(after.currentVersion?.rawValue == "2")

@@ -120,7 +120,11 @@ struct Rollout {
     }
 
     /// Stops and starts at once: the planner never starts in a slot this batch vacates, and
-    /// stops a serving instance only when availability allows, so neither waits for the other.
+    /// stops a serving instance only when availability allows, so neither waits for the other's
+    /// end. Starts are asked for only once systemd has taken every stop of the batch, though:
+    /// the planner counts a stopped instance as gone, and a start asked for first (its task ran
+    /// earlier on a busy machine) could be ready while the old instance still ran, one more
+    /// than count + maxSurge (CI saw 6 active where 5 is the limit).
     /// A start waits at most the deadline (the planner judges the rest).
     func perform(_ actions: [RolloutAction], specs: [ReleaseVersion: ServiceSpec], failed: Set<String>,
                          observer: InstanceObserver, deadline: Duration) async throws {
@@ -132,22 +136,27 @@ struct Rollout {
             observer.stopped(UnitNames.instance(service, action.version, slot: action.slot))
         }
         let stopped = await withTaskGroup(of: String?.self) { group in
-            for action in actions {
+            var stopsQueued: [AsyncStream<Void>] = []
+            for action in actions where action.kind == .stop {
+                let unit = UnitNames.instance(service, action.version, slot: action.slot)
+                let (queued, signal) = AsyncStream<Void>.makeStream()
+                stopsQueued.append(queued)
+                group.addTask {
+                    let done = (try? await systemd.stopUnit(unit, whenQueued: { signal.finish() })) != nil
+                    // One that failed on its way down is forgotten too.
+                    try? await systemd.resetFailed(unit)
+                    return done ? unit : nil
+                }
+            }
+            for queued in stopsQueued { for await _ in queued {} }
+            for action in actions where action.kind == .start {
                 let unit = UnitNames.instance(service, action.version, slot: action.slot)
                 group.addTask {
-                    switch action.kind {
-                    case .stop:
-                        let done = (try? await systemd.stopUnit(unit)) != nil
-                        // One that failed on its way down is forgotten too.
-                        try? await systemd.resetFailed(unit)
-                        return done ? unit : nil
-                    case .start:
-                        // Only a failed unit needs it (asking about another would load it for nothing).
-                        if failed.contains(unit) { try? await systemd.resetFailed(unit) }
-                        // Failures show in the next observation; waiting longer than the deadline is pointless.
-                        _ = try? await withDeadline(deadline) { try await systemd.startUnit(unit) }
-                        return nil
-                    }
+                    // Only a failed unit needs it (asking about another would load it for nothing).
+                    if failed.contains(unit) { try? await systemd.resetFailed(unit) }
+                    // Failures show in the next observation; waiting longer than the deadline is pointless.
+                    _ = try? await withDeadline(deadline) { try await systemd.startUnit(unit) }
+                    return nil
                 }
             }
             return await group.reduce(into: [String]()) { if let unit = $1 { $0.append(unit) } }

@@ -13,6 +13,9 @@ protocol UnitControl: Sendable {
     /// Starts `unit` and returns once its start job has finished (failed: throws).
     func startUnit(_ unit: String) async throws
     func stopUnit(_ unit: String) async throws
+    /// `stopUnit`, calling `whenQueued` once systemd has taken the stop (the instance is on its
+    /// way down) or the call failed; possibly more than once.
+    func stopUnit(_ unit: String, whenQueued: @escaping @Sendable () -> Void) async throws
     func resetFailed(_ unit: String) async throws
     /// Reloads unit files (`daemon-reload`).
     func reload() async throws
@@ -20,6 +23,14 @@ protocol UnitControl: Sendable {
     func setProperties(of unit: String, _ changes: [UnitPropertyChange]) async throws
     /// Every change of a unit, as systemd signals it.
     func unitChanges() -> AsyncStream<UnitChange>
+}
+
+extension UnitControl {
+    /// For stand-ins whose stops take effect at once.
+    func stopUnit(_ unit: String, whenQueued: @escaping @Sendable () -> Void) async throws {
+        defer { whenQueued() }
+        try await stopUnit(unit)
+    }
 }
 
 extension SystemdClient: UnitControl {
@@ -33,6 +44,10 @@ extension SystemdClient: UnitControl {
 
     func stopUnit(_ unit: String) async throws {
         try await stopUnit(unit, mode: .replace)
+    }
+
+    func stopUnit(_ unit: String, whenQueued: @escaping @Sendable () -> Void) async throws {
+        try await stopUnit(unit, mode: .replace, whenQueued: whenQueued)
     }
 
     func setProperties(of unit: String, _ changes: [UnitPropertyChange]) async throws {

@@ -14,8 +14,10 @@ extension SystemdClient {
     }
 
     /// Stops `unit` and returns when it is stopped (after `ExecStop=`, SIGTERM, `TimeoutStopSec=`).
-    public func stopUnit(_ unit: String, mode: JobMode = .replace) async throws {
-        try await runJob("StopUnit", unit: unit, mode: mode)
+    /// `whenQueued` is called once systemd has taken the stop job (or the call failed): a caller
+    /// that must not start another instance before this one is on its way down waits for it.
+    public func stopUnit(_ unit: String, mode: JobMode = .replace, whenQueued: (@Sendable () -> Void)? = nil) async throws {
+        try await runJob("StopUnit", unit: unit, mode: mode, whenQueued: whenQueued)
     }
 
     /// Restarts `unit` (starts it if it was not running) and returns when it is started again.
@@ -40,7 +42,8 @@ extension SystemdClient {
         }
     }
 
-    private func runJob(_ method: String, unit: String, mode: JobMode) async throws {
+    private func runJob(_ method: String, unit: String, mode: JobMode, whenQueued: (@Sendable () -> Void)? = nil) async throws {
+        defer { whenQueued?() }  // at the latest (a failed call queued nothing)
         let message = try methodCall(member: method)
         try message.append(unit)
         try message.append(mode.rawValue)
@@ -55,6 +58,7 @@ extension SystemdClient {
             forgetUnclaimedResultsIfIdle()
             throw error
         }
+        whenQueued?()
         let job = try reply.readString()
 
         let result: String
