@@ -1,58 +1,59 @@
 @testable import DroverAgent
 import DroverAPI
 import DroverCore
-import Foundation
+import DroverTestbed
 import Synchronization
 import Testing
 
-/// The shared read of every service: reused only at the same change count and within its
-/// age, and computed once for callers who ask together.
+/// The shared read of every service: the answer only at the change count it was read at;
+/// renewed behind callers when it is old; read once for callers who ask together.
 @Suite struct ServiceListCacheTests {
     final class Reads: Sendable {
         let count = Atomic<Int>(0)
         func read() async throws -> [ServiceInfo] {
-            count.add(1, ordering: .relaxed)
+            let number = count.add(1, ordering: .relaxed).newValue
             try await Task.sleep(for: .milliseconds(50))
-            return [ServiceInfo(name: try ServiceName("web"), currentVersion: nil, desiredInstances: count.load(ordering: .relaxed),
-                                releases: [], instances: [])]
+            return [ServiceInfo(name: try ServiceName("web"), currentVersion: nil, desiredInstances: number, releases: [], instances: [])]
         }
     }
 
-    @Test func aReadIsReusedOnlyWhileNothingChangedAndItIsYoung() async throws {
-        let cache = ServiceListCache(maxAge: .milliseconds(500))
+    @Test func aChangeIsReadAtOnceAndAnOldReadIsRenewedBehindTheCallers() async throws {
+        let cache = ServiceListCache(maxAge: .milliseconds(300))
         let reads = Reads()
-        let first = try await cache.services(at: 1, compute: reads.read)
-        let again = try await cache.services(at: 1, compute: reads.read)
+        let first = try await cache.snapshot(at: 1, read: reads.read)
+        #expect(first.services.first?.desiredInstances == 1)
+        #expect(String(decoding: first.json, as: UTF8.self).contains(#""desiredInstances":1"#), "the JSON is of the same read")
+        let again = try await cache.snapshot(at: 1, read: reads.read)
         #expect(reads.count.load(ordering: .relaxed) == 1 && again.services == first.services, "nothing changed: the same read")
-        #expect(await cache.current(at: 1)?.services == first.services)
+        #expect(await cache.current(at: 1) != nil)
         #expect(await cache.current(at: 2) == nil, "kept, but not the answer at another count")
-        let changed = try await cache.services(at: 2, compute: reads.read)
-        #expect(reads.count.load(ordering: .relaxed) == 2 && changed.services.first?.desiredInstances == 2, "a change: read again")
-        try await Task.sleep(for: .milliseconds(600))
-        _ = try await cache.services(at: 2, compute: reads.read)
-        #expect(reads.count.load(ordering: .relaxed) == 3, "too old: read again")
+
+        let changed = try await cache.snapshot(at: 2, read: reads.read)
+        #expect(changed.services.first?.desiredInstances == 2, "a change: the caller waits for a new read")
+
+        try await Task.sleep(for: .milliseconds(400))
+        let old = try await cache.snapshot(at: 2, read: reads.read)
+        #expect(old.services.first?.desiredInstances == 2, "too old but unchanged: served while a new read runs")
+        #expect(await waitUntil(timeout: .seconds(10)) { (await cache.current(at: 2)?.services.first?.desiredInstances) == 3 },
+                "the new read replaced it")
+        #expect(reads.count.load(ordering: .relaxed) == 3)
     }
 
     @Test func callersWhoAskTogetherShareOneRead() async throws {
         let cache = ServiceListCache()
         let reads = Reads()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<50 { group.addTask { _ = try await cache.services(at: 7, compute: reads.read) } }
+            for _ in 0..<50 { group.addTask { _ = try await cache.snapshot(at: 7, read: reads.read) } }
             try await group.waitForAll()
         }
         #expect(reads.count.load(ordering: .relaxed) == 1)
     }
 
-    @Test func theJSONIsEncodedOncePerRead() async throws {
+    @Test func aFailedReadIsNotKept() async throws {
+        struct Unreadable: Error {}
         let cache = ServiceListCache()
-        let reads = Reads(), encodings = Atomic<Int>(0)
-        let snapshot = try await cache.services(at: 1, compute: reads.read)
-        for _ in 0..<3 {
-            _ = try await cache.json(of: snapshot) { services in
-                encodings.add(1, ordering: .relaxed)
-                return try JSONEncoder.droverAPI.encode(services)
-            }
-        }
-        #expect(encodings.load(ordering: .relaxed) == 1)
+        await #expect(throws: Unreadable.self) { try await cache.snapshot(at: 1) { throw Unreadable() } }
+        let reads = Reads()
+        #expect(try await cache.snapshot(at: 1, read: reads.read).services.first?.desiredInstances == 1, "the next caller reads again")
     }
 }

@@ -56,16 +56,10 @@ public final class Agent: Sendable {
         try await servicesSnapshot().services
     }
 
-    /// The services as of now: computed again once anything they show has changed, at most a
-    /// quarter of a second old otherwise (`ServiceListCache`).
+    /// The services as of now: read again once anything they show has changed; otherwise a
+    /// read renewed every quarter of a second (`ServiceListCache`).
     func servicesSnapshot() async throws -> ServiceListCache.Snapshot {
-        try await serviceList.services(at: context.store.changes.current) { try await self.readServices() }
-    }
-
-    /// `GET /v1/services`' body, encoded once per snapshot.
-    func servicesJSON() async throws -> Data {
-        let snapshot = try await servicesSnapshot()
-        return try await serviceList.json(of: snapshot) { try JSONEncoder.droverAPI.encode($0) }
+        try await serviceList.snapshot(at: context.store.changes.current) { try await self.readServices() }
     }
 
     /// Every service, read at once: one query for the records and one for all releases, and

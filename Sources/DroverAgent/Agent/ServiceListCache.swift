@@ -1,58 +1,77 @@
 import DroverAPI
 import Foundation
 
-/// Every service as the API reports it, computed once for all the clients that ask at about
-/// the same time: `GET /v1/services`, a service's instances and `/metrics` all read it. Under
-/// many clients the agent answered each by reading the store and every instance again and
-/// encoding the same JSON again; most of its time went there.
+/// Every service as the API reports it, read once for all the clients that ask at about the
+/// same time: `GET /v1/services`, a service's instances and `/metrics` all use it. Under many
+/// clients the agent answered each by reading the store and every instance again and encoding
+/// the same JSON again; most of its time went there.
 ///
-/// An answer is reused only while nothing it depends on has changed (`StateChanges`: every
-/// store commit and every change of an instance moves it, so a client reads its own writes)
-/// and for at most `maxAge` (the CPU and memory figures in it are readings up to a second old
-/// anyway). While it is computed, others who ask wait for it instead of computing it again.
+/// A read is the answer only while nothing it depends on has changed (`StateChanges`: every
+/// store commit and every change of an instance moves it), so a client reads its own writes:
+/// after a change, callers wait for a new read (one for all of them). While nothing changes, a
+/// read older than `maxAge` is still served while one new read runs, so that its CPU and
+/// memory figures (cgroup readings, themselves up to a second old) stay current without
+/// making every caller wait for them.
 actor ServiceListCache {
     struct Snapshot: Sendable {
         let services: [ServiceInfo]
+        /// `services` as `GET /v1/services` answers them, encoded once.
+        let json: Data
+        /// The change count the read began at.
         let changes: UInt64
         let at: ContinuousClock.Instant
     }
 
     private let maxAge: Duration
     private var latest: Snapshot?
-    private var encoded: (changes: UInt64, at: ContinuousClock.Instant, json: Data)?
-    private var computing: (changes: UInt64, task: Task<Snapshot, any Error>)?
+    private var reading: (changes: UInt64, task: Task<Snapshot, any Error>)?
 
     init(maxAge: Duration = .milliseconds(250)) {
         self.maxAge = maxAge
     }
 
-    /// What is kept, if it is still the answer at `changes`.
+    /// What is kept, if it is the answer at `changes` and younger than `maxAge`.
     func current(at changes: UInt64) -> Snapshot? {
         guard let latest, latest.changes == changes, ContinuousClock.now - latest.at < maxAge else { return nil }
         return latest
     }
 
-    /// The services at `changes` (the count read now), from `compute` if what is kept is older.
-    func services(at changes: UInt64, compute: @escaping @Sendable () async throws -> [ServiceInfo]) async throws -> Snapshot {
-        if let latest = current(at: changes) { return latest }
-        if let computing, computing.changes == changes { return try await computing.task.value }
-        // Not cancelled with the request that started it: others may be waiting for it.
-        let task = Task {
-            let started = ContinuousClock.now
-            return Snapshot(services: try await compute(), changes: changes, at: started)
+    /// The services at `changes` (the count read just now): what is kept if nothing changed
+    /// since it was read, else a new read from `read`.
+    func snapshot(at changes: UInt64, read: @escaping @Sendable () async throws -> [ServiceInfo]) async throws -> Snapshot {
+        if let latest, latest.changes == changes {
+            if ContinuousClock.now - latest.at >= maxAge, reading?.changes != changes { _ = startReading(at: changes, read) }
+            return latest
         }
-        computing = (changes, task)
-        defer { if self.computing?.changes == changes { self.computing = nil } }
-        let snapshot = try await task.value
-        if latest.map({ snapshot.at > $0.at }) ?? true { latest = snapshot }
-        return snapshot
+        if let reading, reading.changes == changes { return try await reading.task.value }
+        return try await startReading(at: changes, read).value
     }
 
-    /// The JSON of `snapshot`, encoded once.
-    func json(of snapshot: Snapshot, encode: @Sendable ([ServiceInfo]) throws -> Data) rethrows -> Data {
-        if let encoded, encoded.changes == snapshot.changes, encoded.at == snapshot.at { return encoded.json }
-        let json = try encode(snapshot.services)
-        if encoded.map({ snapshot.at >= $0.at }) ?? true { encoded = (snapshot.changes, snapshot.at, json) }
-        return json
+    /// A read that is not cancelled with the request that began it (others may wait for it),
+    /// and runs off the actor (encoding takes a while).
+    private func startReading(at changes: UInt64, _ read: @escaping @Sendable () async throws -> [ServiceInfo]) -> Task<Snapshot, any Error> {
+        let task = Task.detached {
+            let started = ContinuousClock.now
+            do {
+                let services = try await read()
+                let snapshot = Snapshot(services: services, json: try JSONEncoder.droverAPI.encode(services), changes: changes, at: started)
+                await self.keep(snapshot)
+                return snapshot
+            } catch {
+                await self.readFailed(at: changes)
+                throw error
+            }
+        }
+        reading = (changes, task)
+        return task
+    }
+
+    private func keep(_ snapshot: Snapshot) {
+        if latest.map({ snapshot.at > $0.at }) ?? true { latest = snapshot }
+        if reading?.changes == snapshot.changes { reading = nil }
+    }
+
+    private func readFailed(at changes: UInt64) {
+        if reading?.changes == changes { reading = nil }
     }
 }

@@ -3,13 +3,15 @@ import DroverCore
 import Prometheus
 
 /// `GET /metrics`: Prometheus gauges of every service and instance, from the agent's shared
-/// read of them (`ServiceListCache`: read again after any change, and at most 250 ms old
+/// read of them (`ServiceListCache`: read again after any change, and renewed every 250 ms
 /// otherwise; systemd and the cgroups are the truth). Gauges of instances that are gone are
 /// unregistered, so a scrape never shows a stale instance.
 actor MetricsExporter {
     private let agent: Agent
     private let registry = PrometheusCollectorRegistry()
     private var gauges: [Key: Gauge] = [:]
+    /// The text of the last read, for the scrapes that come before the next one.
+    private var lastText: (changes: UInt64, at: ContinuousClock.Instant, text: [UInt8])?
 
     private struct Key: Hashable {
         var name: String
@@ -38,8 +40,10 @@ actor MetricsExporter {
     func scrape() async throws -> [UInt8] {
         // Read everything first, then update the registry without suspending, so two scrapes
         // cannot interleave their updates.
+        let snapshot = try await agent.servicesSnapshot()
+        if let lastText, lastText.changes == snapshot.changes, lastText.at == snapshot.at { return lastText.text }
         var values: [(Key, Double)] = []
-        for service in try await agent.services() {
+        for service in snapshot.services {
             let policy = service.autoscale
             let labels = [service.name.rawValue]
             values.append((Key(name: "drover_service_desired_instances", labels: labels), Double(service.desiredInstances)))
@@ -70,7 +74,9 @@ actor MetricsExporter {
             registry.unregisterGauge(gauge)
             gauges[key] = nil
         }
-        return registry.emitToBuffer()
+        let text = registry.emitToBuffer()
+        lastText = (snapshot.changes, snapshot.at, text)
+        return text
     }
 
     private func gauge(_ key: Key) -> Gauge {

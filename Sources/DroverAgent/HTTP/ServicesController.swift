@@ -23,7 +23,7 @@ struct ServicesController {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try await agent.servicesJSON())))
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try await agent.servicesSnapshot().json)))
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

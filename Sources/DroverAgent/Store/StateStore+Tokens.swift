@@ -46,7 +46,8 @@ extension StateStore {
     /// The token whose hash this is, if any.
     public func token(hash: [UInt8]) async throws -> TokenRecord? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [Data(hash)]).map(Self.token)
+            // Asked at every request: the statement is prepared once per connection.
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tokens WHERE hash = ?"), arguments: [Data(hash)]).map(Self.token)
         }
     }
 
