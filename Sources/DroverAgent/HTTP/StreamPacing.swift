@@ -37,7 +37,7 @@ final class StreamPacing: Sendable {
     func queued(_ bytes: Int, at now: ContinuousClock.Instant) -> StreamAbandoned? {
         let pending = state.withLock { state in
             state.lastQueued = max(state.lastQueued, now)
-            state.pendingBytes = state.pendingBytes.addingReportingOverflow(bytes).partialValue
+            state.pendingBytes = bytes > Int.max - state.pendingBytes ? Int.max : state.pendingBytes + max(0, bytes)
             return state.pendingBytes
         }
         guard pending > limits.maxPendingBytes else { return nil }
