@@ -39,9 +39,15 @@ struct ServiceLeaseTests {
             try fleet.writeManifest("web", Self.manifest(generation: 2, minHealthy: "4s"))
             let (first, output) = try fleet.startDrover("deploy", "web", "-m", "ship the login fix")
             defer { unlink(output) }
-            let held = try await waitUntil(timeout: .seconds(30)) { try await lease(fleet, 2) != nil }
-            #expect(held)
-            let holding = try #require(try await lease(fleet))
+            // The CLI takes the hosts' leases side by side: wait for all three.
+            var firstHostLease: LeaseInfo?
+            let held = try await waitUntil(timeout: .seconds(30)) {
+                let leases = [try await lease(fleet, 0), try await lease(fleet, 1), try await lease(fleet, 2)]
+                firstHostLease = leases[0]
+                return leases.allSatisfy { $0 != nil }
+            }
+            #expect(held, "every host holds the lease while the deploy runs")
+            let holding = try #require(firstHostLease)
             #expect(holding.operation == "deploy" && holding.message == "ship the login fix" && holding.holder.contains("@") && holding.expiresAt != nil, "\(holding)")
 
             let second = try await fleet.drover("deploy", "web")
