@@ -9,6 +9,8 @@ import Synchronization
 /// like `HTTPClient.shared`.
 public enum FleetHTTPClient {
     public static let defaultConnectTimeout: Duration = .seconds(5)
+    /// How long an idle connection to an agent is kept for the next request.
+    public static let idleTimeoutSeconds: Int64 = 5
     private static let clients = Mutex<[Duration: HTTPClient]>([:])
 
     public static func shared(connectTimeout: Duration = defaultConnectTimeout) -> HTTPClient {
@@ -17,6 +19,9 @@ public enum FleetHTTPClient {
             var configuration = HTTPClient.Configuration()
             configuration.timeout.connect = TimeAmount(connectTimeout)
             configuration.connectionPool.retryConnectionEstablishment = false
+            // Shorter than the agent's idle timeout (15 s by default): a kept connection the
+            // agent closes just as it is used again fails its request ("I/O on closed channel").
+            configuration.connectionPool.idleTimeout = .seconds(Self.idleTimeoutSeconds)
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[connectTimeout] = client
             return client

@@ -201,6 +201,15 @@ final class AgentProcess: Sendable {
         var errorCode: String? { (try? JSONDecoder.droverAPI.decode(APIErrorBody.self, from: body))?.error.code }
     }
 
+    /// The tests' client for agents: AsyncHTTPClient's defaults, but idle connections are not
+    /// kept past the agent's idle timeout (15 s), which closes them: one reused just as the
+    /// agent closed it failed a test with "I/O on closed channel".
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.idleTimeout = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     func request(
         _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [],
         authorized: Bool = true, token: String? = nil, baseURL: String? = nil
@@ -224,7 +233,7 @@ final class AgentProcess: Sendable {
                 request.headers.add(name: "Content-Type", value: "application/octet-stream")
             }
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let response = try await Self.client.execute(request, timeout: .seconds(60))
         let collected = try await response.body.collect(upTo: 64 << 20)
         return Reply(status: response.status, body: Data(buffer: collected), headers: response.headers)
     }
