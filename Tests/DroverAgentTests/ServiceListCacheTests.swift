@@ -39,6 +39,17 @@ import Testing
         #expect(reads.count.load(ordering: .relaxed) == 3)
     }
 
+    /// An unchanged read no one asked for in a long while is not served: its CPU and memory
+    /// would be that old.
+    @Test func aReadLeftAloneLongIsNotServedOld() async throws {
+        let cache = ServiceListCache(maxAge: .milliseconds(100), staleLimit: .milliseconds(300))
+        let reads = Reads()
+        _ = try await cache.snapshot(at: 1, read: reads.read)
+        try await Task.sleep(for: .milliseconds(500))
+        let later = try await cache.snapshot(at: 1, read: reads.read)
+        #expect(later.services.first?.desiredInstances == 2, "the caller waited for a new read")
+    }
+
     @Test func callersWhoAskTogetherShareOneRead() async throws {
         let cache = ServiceListCache()
         let reads = Reads()

@@ -9,9 +9,9 @@ import Foundation
 /// A read is the answer only while nothing it depends on has changed (`StateChanges`: every
 /// store commit and every change of an instance moves it), so a client reads its own writes:
 /// after a change, callers wait for a new read (one for all of them). While nothing changes, a
-/// read older than `maxAge` is still served while one new read runs, so that its CPU and
-/// memory figures (cgroup readings, themselves up to a second old) stay current without
-/// making every caller wait for them.
+/// read older than `maxAge` (but not `staleLimit`) is still served while one new read runs,
+/// so that its CPU and memory figures (cgroup readings, themselves up to a second old) stay
+/// current without making every caller wait for them.
 actor ServiceListCache {
     struct Snapshot: Sendable {
         let services: [ServiceInfo]
@@ -23,11 +23,15 @@ actor ServiceListCache {
     }
 
     private let maxAge: Duration
+    /// How old an unchanged read may still be served while it is renewed: beyond it (no one
+    /// asked for a while), the caller waits for a new read rather than see old CPU and memory.
+    private let staleLimit: Duration
     private var latest: Snapshot?
     private var reading: (changes: UInt64, task: Task<Snapshot, any Error>)?
 
-    init(maxAge: Duration = .milliseconds(250)) {
+    init(maxAge: Duration = .milliseconds(250), staleLimit: Duration = .seconds(1)) {
         self.maxAge = maxAge
+        self.staleLimit = max(maxAge, staleLimit)
     }
 
     /// What is kept, if it is the answer at `changes` and younger than `maxAge`.
@@ -40,8 +44,12 @@ actor ServiceListCache {
     /// since it was read, else a new read from `read`.
     func snapshot(at changes: UInt64, read: @escaping @Sendable () async throws -> [ServiceInfo]) async throws -> Snapshot {
         if let latest, latest.changes == changes {
-            if ContinuousClock.now - latest.at >= maxAge, reading?.changes != changes { _ = startReading(at: changes, read) }
-            return latest
+            let age = ContinuousClock.now - latest.at
+            if age < maxAge { return latest }
+            if age < staleLimit {
+                if reading?.changes != changes { _ = startReading(at: changes, read) }
+                return latest
+            }
         }
         if let reading, reading.changes == changes { return try await reading.task.value }
         return try await startReading(at: changes, read).value
